@@ -1,0 +1,78 @@
+// The library API: the pipeline's stages as pure functions plus the two that
+// touch the file system (loadConfig reads, writeBundle writes).
+import { readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_NAME } from "./config/default.js";
+import { diagnostic, hasErrors, type Diagnostic } from "./config/errors.js";
+import { locate, MAX_CONFIG_BYTES, parseConfig } from "./config/load.js";
+import { buildModel, type FileReader, type Model } from "./model.js";
+import { renderBundle as renderModel, type Bundle } from "./bundle/render-bundle.js";
+
+export interface LoadResult {
+  /** Normalised configuration; undefined when there are errors. */
+  model?: Model;
+  /** Errors and warnings, sorted by position. */
+  diagnostics: Diagnostic[];
+  file: string;
+  source: string;
+}
+
+/** A FileReader for paths relative to `baseDir` (the config's directory). */
+export function directoryReader(baseDir: string): FileReader {
+  return {
+    read(rel) {
+      try {
+        const p = resolve(baseDir, rel);
+        if (statSync(p).size > MAX_CONFIG_BYTES) return undefined;
+        return readFileSync(p, "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+/** Validate configuration text. `files` resolves `source:`/part `file:` references. */
+export function loadConfigString(source: string, opts: { file?: string; files?: FileReader } = {}): LoadResult {
+  const file = opts.file ?? "dockinit.yaml";
+  const loaded = parseConfig(source, file);
+  if (!loaded.config) return { diagnostics: loaded.diagnostics, file, source };
+  const { model, diagnostics } = buildModel(loaded.config, opts.files ?? { read: () => undefined });
+  const located = locate(loaded, diagnostics);
+  return { model: hasErrors(located) ? undefined : model, diagnostics: located, file, source };
+}
+
+/** Read and validate a dockinit.yaml; referenced files are read relative to it. */
+export function loadConfig(path: string): LoadResult {
+  let source: string;
+  try {
+    if (statSync(path).size > MAX_CONFIG_BYTES) {
+      return { diagnostics: [{ ...diagnostic("DI004", `${path} is larger than ${MAX_CONFIG_BYTES} bytes`), file: path }], file: path, source: "" };
+    }
+    source = readFileSync(path, "utf8");
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? String(err);
+    return { diagnostics: [{ ...diagnostic("DI005", `cannot read ${path} (${why})`), file: path }], file: path, source: "" };
+  }
+  return loadConfigString(source, { file: path, files: directoryReader(dirname(path)) });
+}
+
+/** The built-in default configuration (the seed scenario). */
+export function loadDefaultConfig(): LoadResult {
+  return loadConfigString(DEFAULT_CONFIG, { file: DEFAULT_CONFIG_NAME });
+}
+
+export interface RenderResult {
+  bundle?: Bundle;
+  diagnostics: Diagnostic[];
+}
+
+/** Render a loaded configuration (or a model) into a bundle. Pure. */
+export function renderBundle(input: LoadResult | Model): RenderResult {
+  if ("diagnostics" in input && "source" in input) {
+    if (!input.model) return { diagnostics: input.diagnostics };
+    const r = renderModel(input.model);
+    return { bundle: r.bundle, diagnostics: [...input.diagnostics, ...r.diagnostics.map((d) => ({ ...d, file: input.file }))] };
+  }
+  return renderModel(input);
+}

@@ -1,0 +1,102 @@
+// Model → every artifact → cloud-config → packed user-data → manifest.
+// Pure: returns the bundle or diagnostics, writes nothing.
+import { diagnostic, type Diagnostic } from "../config/errors.js";
+import type { Model } from "../model.js";
+import type { Artifact } from "../render/artifact.js";
+import { renderBootScript } from "../render/boot-script.js";
+import { renderCloudConfig } from "../render/cloud-config.js";
+import { renderDaemonJson } from "../render/daemon-json.js";
+import { renderFirewallScript } from "../render/firewall-script.js";
+import { needsVpcResolver, renderUnits } from "../render/units.js";
+import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
+import { packUserData, sha256, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
+
+export interface ManifestFile {
+  path: string;
+  mode: string;
+  owner: string;
+  origin: "dockinit" | "user";
+  bytes: number;
+  sha256: string;
+  defer?: boolean;
+}
+
+export interface Manifest {
+  name: string;
+  generator: string;
+  files: ManifestFile[];
+  parts: { filename: string; contentType: string; bytes: number; sha256: string }[];
+  userData: {
+    format: "cloud-config" | "mime";
+    encoding: "gzip" | "none";
+    bytes: number;
+    rawBytes: number;
+    budget: number;
+    sha256: string;
+  };
+}
+
+export interface Bundle {
+  /** Exact bytes EC2 receives (before the API's base64). */
+  userData: Buffer;
+  /** The #cloud-config document inside it. */
+  cloudConfig: string;
+  /** Every file the instance gets, sorted by path. */
+  files: Artifact[];
+  manifest: Manifest;
+}
+
+export const GENERATOR = "dockinit 0.1.0";
+
+export function renderArtifacts(model: Model): Artifact[] {
+  const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model), ...renderUnits(model), renderBootScript(model)];
+  if (needsVpcResolver(model)) own.push(renderVpcDnsScript(model));
+  const user: Artifact[] = model.userData.writeFiles.map((f) => ({ ...f, origin: "user" as const }));
+  return [...own.sort((a, b) => a.path.localeCompare(b.path)), ...user];
+}
+
+function manifestOf(model: Model, files: Artifact[], packed: PackedUserData): Manifest {
+  return {
+    name: model.name,
+    generator: GENERATOR,
+    files: [...files]
+      .sort((a, b) => a.path.localeCompare(b.path))
+      .map((f) => ({
+        path: f.path,
+        mode: f.permissions,
+        owner: f.owner,
+        origin: f.origin,
+        bytes: Buffer.byteLength(f.content),
+        sha256: sha256(f.content),
+        ...(f.defer ? { defer: true } : {}),
+      })),
+    parts: model.userData.parts.map((p) => ({ filename: p.filename, contentType: p.contentType, bytes: Buffer.byteLength(p.content), sha256: sha256(p.content) })),
+    userData: {
+      format: packed.format,
+      encoding: packed.encoding,
+      bytes: packed.bytes.length,
+      rawBytes: packed.rawBytes,
+      budget: USER_DATA_BUDGET,
+      sha256: sha256(packed.bytes),
+    },
+  };
+}
+
+export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diagnostic[] } {
+  const files = renderArtifacts(model);
+  const cloudConfig = renderCloudConfig(model, files);
+  const packed = packUserData(model, cloudConfig);
+  if (packed.bytes.length > USER_DATA_BUDGET) {
+    const largest = [...files, ...model.userData.parts.map((p) => ({ path: `part ${p.file}`, content: p.content }))]
+      .map((f) => ({ path: f.path, bytes: Buffer.byteLength(f.content) }))
+      .sort((a, b) => b.bytes - a.bytes)
+      .slice(0, 3)
+      .map((f) => `${f.path} ${f.bytes} B`)
+      .join(", ");
+    const how = packed.encoding === "gzip" ? `${packed.rawBytes} bytes raw, ${packed.bytes.length} gzipped` : `${packed.bytes.length} bytes (gzip: ${model.userData.gzip})`;
+    return {
+      diagnostics: [diagnostic("DI047", `user-data is ${how}; EC2 allows ${USER_DATA_BUDGET}. Largest: ${largest}`, ["user_data"])],
+    };
+  }
+  return { bundle: { userData: packed.bytes, cloudConfig, files, manifest: manifestOf(model, files, packed) }, diagnostics: [] };
+}

@@ -1,0 +1,148 @@
+// The command line: parse argv, call a stage, print, return an exit code.
+// This is the only layer that prints; bin.ts is the only one that exits.
+// Exit codes: 0 ok, 1 invalid configuration or a failed check, 2 usage, 3 AWS.
+import { existsSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Command, CommanderError } from "commander";
+import { loadConfig, loadDefaultConfig, renderBundle, type LoadResult } from "../api.js";
+import { writeBundle } from "../bundle/emit.js";
+import { USER_DATA_BUDGET } from "../bundle/user-data.js";
+import { STARTER_CONFIG } from "../config/default.js";
+import { hasErrors, type Diagnostic } from "../config/errors.js";
+import { formatDiagnostic } from "../config/format.js";
+import { configJsonSchema } from "../config/schema.js";
+
+export interface CliIO {
+  stdout: (text: string | Uint8Array) => void;
+  stderr: (text: string) => void;
+  cwd: string;
+  env: Record<string, string | undefined>;
+  /** Whether stderr is a terminal (colour only then, and never with NO_COLOR). */
+  stderrIsTTY?: boolean;
+}
+
+export const EXIT = { ok: 0, invalid: 1, usage: 2, aws: 3 } as const;
+
+const VERSION = "0.1.0";
+
+interface ConfigOpts {
+  config?: string;
+  json?: boolean;
+}
+
+function pickConfig(opts: ConfigOpts, io: CliIO): LoadResult {
+  if (opts.config) return loadConfigAs(resolveIn(io, opts.config), opts.config);
+  const local = resolve(io.cwd, "dockinit.yaml");
+  if (existsSync(local)) return loadConfigAs(local, "dockinit.yaml");
+  io.stderr("dockinit: no dockinit.yaml here; using the built-in default (VPC DNS + the ephemeral-port fix). Run `dockinit init` to write one.\n");
+  return loadDefaultConfig();
+}
+
+function resolveIn(io: CliIO, p: string): string {
+  return resolve(io.cwd, p);
+}
+
+function loadConfigAs(path: string, shown: string): LoadResult {
+  const r = loadConfig(path);
+  return { ...r, file: shown, diagnostics: r.diagnostics.map((d) => ({ ...d, file: d.file === path ? shown : d.file })) };
+}
+
+function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void {
+  const color = Boolean(io.stderrIsTTY) && io.env.NO_COLOR === undefined;
+  for (const d of diags) io.stderr(`${formatDiagnostic(d, source, { color })}\n`);
+  const errors = diags.filter((d) => d.severity === "error").length;
+  const warnings = diags.length - errors;
+  if (diags.length > 0) io.stderr(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
+}
+
+const budgetLine = (bytes: number, encoding: string) =>
+  `user-data: ${bytes.toLocaleString("en-US")} of ${USER_DATA_BUDGET.toLocaleString("en-US")} bytes${encoding === "gzip" ? " (gzip)" : ""}`;
+
+export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command();
+  program
+    .name("dockinit")
+    .description("Turn dockinit.yaml into the EC2 user-data of a correctly networked Docker host.")
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError(false);
+
+  program
+    .command("init")
+    .description("write a commented starter dockinit.yaml")
+    .option("-o, --output <file>", "where to write it", "dockinit.yaml")
+    .option("-f, --force", "overwrite an existing file")
+    .action((opts: { output: string; force?: boolean }) => {
+      const target = resolveIn(io, opts.output);
+      if (existsSync(target) && !opts.force) {
+        io.stderr(`dockinit: ${opts.output} exists; use --force to overwrite it\n`);
+        exitCode = EXIT.invalid;
+        return;
+      }
+      writeFileSync(target, STARTER_CONFIG);
+      io.stdout(`wrote ${opts.output}\n`);
+    });
+
+  const configOption = (cmd: Command) => cmd.option("-c, --config <file>", "configuration file (default ./dockinit.yaml)").option("--json", "machine-readable output on stdout");
+
+  configOption(program.command("check").description("validate only; non-zero exit on any error")).action((opts: ConfigOpts) => {
+    const loaded = pickConfig(opts, io);
+    const rendered = loaded.model ? renderBundle(loaded) : { diagnostics: loaded.diagnostics };
+    const diags = rendered.diagnostics;
+    const ok = !hasErrors(diags);
+    const manifest = "bundle" in rendered ? rendered.bundle?.manifest : undefined;
+    if (opts.json) {
+      io.stdout(`${JSON.stringify({ ok, file: loaded.file, diagnostics: diags, userData: manifest?.userData }, null, 2)}\n`);
+    } else {
+      printDiagnostics(io, diags, loaded.source);
+      if (ok && manifest) io.stdout(`${loaded.file}: ok; ${budgetLine(manifest.userData.bytes, manifest.userData.encoding)}\n`);
+    }
+    exitCode = ok ? EXIT.ok : EXIT.invalid;
+  });
+
+  configOption(program.command("render").description("validate and write the bundle"))
+    .option("-o, --out <dir>", "output directory", "out")
+    .option("--stdout", "write the user-data alone to stdout (nothing to disk)")
+    .action((opts: ConfigOpts & { out: string; stdout?: boolean }) => {
+      const loaded = pickConfig(opts, io);
+      const rendered = renderBundle(loaded);
+      const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
+      if (!opts.json || !ok) printDiagnostics(io, rendered.diagnostics, loaded.source);
+      if (!ok || !rendered.bundle) {
+        if (opts.json) io.stdout(`${JSON.stringify({ ok: false, file: loaded.file, diagnostics: rendered.diagnostics }, null, 2)}\n`);
+        exitCode = EXIT.invalid;
+        return;
+      }
+      const bundle = rendered.bundle;
+      if (opts.stdout) {
+        io.stdout(bundle.userData);
+        return;
+      }
+      writeBundle(bundle, resolveIn(io, opts.out));
+      if (opts.json) {
+        io.stdout(`${JSON.stringify({ ok: true, file: loaded.file, out: opts.out, diagnostics: rendered.diagnostics, manifest: bundle.manifest }, null, 2)}\n`);
+      } else {
+        io.stdout(`wrote ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);
+      }
+    });
+
+  program
+    .command("schema")
+    .description("print the JSON Schema of dockinit.yaml")
+    .action(() => {
+      io.stdout(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  return exitCode;
+}

@@ -1,0 +1,102 @@
+// The catalogue of every diagnostic dockinit can report. Codes are stable:
+// users grep for them, CI scripts match on them, the README lists them. Add
+// new codes at the end of their group; never renumber or reuse one.
+
+export type Severity = "error" | "warning";
+
+export interface CatalogueEntry {
+  /** One-line summary used by `dockinit explain-code` and the README. */
+  title: string;
+  /** Default hint: how to fix it. A rule may give a more specific one. */
+  hint: string;
+  severity: Severity;
+}
+
+export const catalogue = {
+  // ── Reading the file ────────────────────────────────────────────────
+  DI001: { title: "YAML syntax error", hint: "fix the YAML syntax at the marked position", severity: "error" },
+  DI002: { title: "duplicate key", hint: "remove one of the two keys; YAML keeps only one and dockinit will not guess which", severity: "error" },
+  DI003: { title: "YAML feature not allowed", hint: "write the value out in full; anchors, aliases, merge keys and custom tags are not accepted in dockinit.yaml", severity: "error" },
+  DI004: { title: "configuration file too large", hint: "dockinit.yaml is limited to 256 KiB; move large file contents into files referenced with `source:`", severity: "error" },
+  DI005: { title: "configuration file not found or unreadable", hint: "pass the path with -c, or run `dockinit init` to write a starter dockinit.yaml", severity: "error" },
+
+  // ── Schema ──────────────────────────────────────────────────────────
+  DI010: { title: "unknown key", hint: "remove the key or correct its spelling", severity: "error" },
+  DI011: { title: "wrong type", hint: "give a value of the expected type", severity: "error" },
+  DI012: { title: "value not allowed", hint: "use one of the allowed values", severity: "error" },
+  DI013: { title: "missing required key", hint: "add the key", severity: "error" },
+  DI014: { title: "unsupported configuration version", hint: "set `version: 1`", severity: "error" },
+  DI015: { title: "list too long", hint: "shorten the list", severity: "error" },
+  DI016: { title: "value out of range", hint: "use a value inside the allowed range", severity: "error" },
+  DI017: { title: "invalid name", hint: "use lower-case letters, digits and '-' (at most 63 characters)", severity: "error" },
+
+  // ── Addresses and ports ─────────────────────────────────────────────
+  DI020: { title: "not an IP address or CIDR", hint: "write an address like 203.0.113.7, a network like 203.0.113.0/24, or 2001:db8::/32", severity: "error" },
+  DI021: { title: "invalid port range", hint: "write LOW-HIGH with 1024 <= LOW <= HIGH <= 65535, e.g. 49152-61000", severity: "error" },
+  DI022: { title: "too many DNS servers", hint: "resolv.conf honours at most 3 nameservers; keep the 3 that matter", severity: "error" },
+  DI023: { title: "invalid DNS server", hint: "use `vpc`, `amazon` or an IPv4/IPv6 address", severity: "error" },
+  DI024: { title: "port forward to a loopback address", hint: "forwarding to 127.0.0.0/8 needs net.ipv4.conf.*.route_localnet=1, which exposes host-local services to the network (CVE-2020-8558); forward to a container or host address instead, or set `route_localnet: true` on this forward to accept the risk", severity: "error" },
+  DI025: { title: "invalid network interface name", hint: "an interface name is a kernel name: 1-15 characters of letters, digits, '.', '_', '-', '@'; or `auto` for the default route's interface", severity: "error" },
+  DI026: { title: "invalid forward target", hint: "write ADDRESS:PORT, e.g. 198.51.100.10:80 or [2001:db8::10]:80", severity: "error" },
+  DI027: { title: "IPv6 address in an IPv4-only setting", hint: "this setting only applies to IPv4; remove the IPv6 value or move it to a setting that accepts IPv6", severity: "error" },
+  DI028: { title: "match and to ranges do not overlap sensibly", hint: "`to` must be a range the upstream ACL admits, and `match` the ports to rewrite; make `match` include ports outside `to`", severity: "warning" },
+  DI029: { title: "invalid DNS search domain", hint: "use a domain name like internal.example (letters, digits, '-' and '.')", severity: "error" },
+  DI030: { title: "duplicate published port rule", hint: "give each port/protocol pair one rule; merge the allow lists", severity: "error" },
+  DI031: { title: "daemon setting managed by dockinit", hint: "set DNS with docker.daemon.dns / dns_search, not in docker.daemon.settings", severity: "error" },
+
+  // ── Files and user-data ─────────────────────────────────────────────
+  DI040: { title: "file mode given as a number", hint: "quote the mode: permissions: \"0644\" (YAML reads 0644 as the number 644)", severity: "error" },
+  DI041: { title: "invalid file mode", hint: "write an octal mode as a quoted string, e.g. \"0644\" or \"0755\"", severity: "error" },
+  DI042: { title: "path escapes the configuration directory", hint: "keep `source:` and part `file:` paths inside the directory of dockinit.yaml", severity: "error" },
+  DI043: { title: "file not found", hint: "check the path; it is relative to the directory of dockinit.yaml", severity: "error" },
+  DI044: { title: "path written by dockinit itself", hint: "dockinit writes this file; remove the entry or choose another path", severity: "error" },
+  DI045: { title: "write_files entry needs exactly one of content or source", hint: "give either `content:` or `source:`", severity: "error" },
+  DI046: { title: "invalid file path", hint: "use an absolute path without '..' segments, e.g. /etc/motd", severity: "error" },
+  DI047: { title: "user-data over EC2's 16,384-byte limit", hint: "set `user_data.gzip: auto` (or always), or move large files out of the bundle", severity: "error" },
+  DI048: { title: "invalid package name", hint: "use a distribution package name (letters, digits, '+', '-', '.', ':', '=')", severity: "error" },
+  DI049: { title: "invalid owner", hint: "write USER or USER:GROUP with letters, digits, '_' and '-'", severity: "error" },
+  DI050: { title: "invalid part type", hint: "use a cloud-init part type such as x-shellscript, cloud-config, x-shellscript-per-boot, jinja2, cloud-boothook", severity: "error" },
+  DI051: { title: "parts need MIME", hint: "set `user_data.format: mime` or `auto` when `parts` are given", severity: "error" },
+  DI052: { title: "duplicate write_files path", hint: "write each path once", severity: "error" },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type DiagnosticCode = keyof typeof catalogue;
+
+export interface Diagnostic {
+  code: DiagnosticCode;
+  severity: Severity;
+  message: string;
+  hint: string;
+  /** The configuration file, as the user named it. */
+  file?: string;
+  /** YAML path, e.g. ["firewall", "published", "rules", 0, "allow", 0]. */
+  path: (string | number)[];
+  /** 1-based; 0 when the position is unknown (e.g. a rendered-size error). */
+  line: number;
+  col: number;
+}
+
+/** Build a diagnostic from the catalogue; position is filled in later by the loader. */
+export function diagnostic(
+  code: DiagnosticCode,
+  message: string,
+  path: (string | number)[] = [],
+  hint?: string,
+): Diagnostic {
+  const entry: CatalogueEntry = catalogue[code];
+  return { code, severity: entry.severity, message, hint: hint ?? entry.hint, path, line: 0, col: 0 };
+}
+
+/** Render a YAML path the way users write it: firewall.published.rules[0].allow[1] */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else out += out === "" ? seg : `.${seg}`;
+  }
+  return out === "" ? "(root)" : out;
+}
+
+export function hasErrors(diags: readonly Diagnostic[]): boolean {
+  return diags.some((d) => d.severity === "error");
+}

@@ -1,0 +1,265 @@
+// The normalised configuration every renderer reads: defaults applied,
+// keywords resolved, addresses parsed. Building it also runs the cross-field
+// rules that need more than the schema (file references, reserved paths).
+import { posix } from "node:path";
+import { diagnostic, type Diagnostic } from "./config/errors.js";
+import { parseCidr, parseHostPort, parsePortRange, type Cidr, type Family, type PortRange } from "./config/net.js";
+import { AMAZON_RESOLVER, type Config } from "./config/schema.js";
+import { RESERVED_PATHS } from "./render/paths.js";
+
+export type Protocol = "tcp" | "udp";
+
+export type DnsServer = { kind: "vpc" } | { kind: "literal"; address: string; family: Family };
+
+export interface PublishedRule {
+  port: number;
+  protocol: Protocol;
+  /** `any` admits everyone; `loopback` only the host itself. */
+  allowAny: boolean;
+  allowLoopback: boolean;
+  allow: Cidr[];
+}
+
+export interface PortForward {
+  listen: number;
+  protocol: Protocol;
+  family: Family;
+  address: string;
+  port: number;
+  routeLocalnet: boolean;
+}
+
+export interface UserFile {
+  path: string;
+  content: string;
+  permissions: string;
+  owner: string;
+  defer: boolean;
+  append: boolean;
+}
+
+export interface UserPart {
+  /** As written in the config, used as the part's filename. */
+  file: string;
+  filename: string;
+  contentType: string;
+  mergeType?: string;
+  content: string;
+}
+
+export interface Model {
+  name: string;
+  docker: {
+    install: boolean;
+    dns: DnsServer[];
+    dnsSearch: string[];
+    settings: Record<string, unknown>;
+  };
+  ephemeral: {
+    enabled: boolean;
+    match: PortRange;
+    to: PortRange;
+    protocols: Protocol[];
+    /** Empty = any source. */
+    sources: Cidr[];
+    hostRange: boolean;
+  };
+  firewall: {
+    backend: "iptables" | "nftables";
+    externalInterface: string;
+    published: { default: "allow" | "deny"; rules: PublishedRule[] };
+    containers: { blockMetadata: boolean; block: Cidr[]; egressAllow: Cidr[] };
+  };
+  portForwards: PortForward[];
+  userData: {
+    format: "cloud-config" | "mime" | "auto";
+    gzip: "auto" | "always" | "never";
+    parts: UserPart[];
+    writeFiles: UserFile[];
+    packages: string[];
+    runcmd: (string | string[])[];
+  };
+  launchTemplate?: {
+    name: string;
+    region?: string;
+    sourceVersion: string;
+    setDefault: boolean;
+  };
+}
+
+/** How the model reads files a config refers to (`source:`, part `file:`). */
+export interface FileReader {
+  /** Returns the file's text, or undefined when it does not exist. */
+  read(relativePath: string): string | undefined;
+}
+
+const PART_TYPES = new Set([
+  "x-shellscript",
+  "x-shellscript-per-boot",
+  "x-shellscript-per-instance",
+  "x-shellscript-per-once",
+  "cloud-config",
+  "cloud-config-archive",
+  "cloud-boothook",
+  "jinja2",
+  "x-include-url",
+  "x-include-once-url",
+  "part-handler",
+]);
+
+function isSafeRelative(p: string): boolean {
+  if (p === "" || p.startsWith("/") || p.includes("\0") || p.includes("\\")) return false;
+  const norm = posix.normalize(p);
+  return norm !== ".." && !norm.startsWith("../");
+}
+
+const cidrs = (list: readonly string[]): Cidr[] =>
+  list.flatMap((s) => {
+    const c = parseCidr(s);
+    return c ? [c] : [];
+  });
+
+export function buildModel(config: Config, files: FileReader): { model?: Model; diagnostics: Diagnostic[] } {
+  const diags: Diagnostic[] = [];
+  const range = (text: string): PortRange => parsePortRange(text) ?? { low: 0, high: 0 };
+
+  const ep = config.ephemeral_ports;
+  const match = range(ep.match);
+  const to = range(ep.to);
+  if (ep.enabled && match.low >= to.low && match.high <= to.high) {
+    diags.push(diagnostic("DI028", `match ${ep.match} lies inside to ${ep.to}: no port would be rewritten`, ["ephemeral_ports", "match"]));
+  }
+
+  const writeFiles: UserFile[] = [];
+  const seenPaths = new Map<string, number>();
+  config.user_data.write_files.forEach((wf, i) => {
+    const at = ["user_data", "write_files", i];
+    const path = posix.normalize(wf.path);
+    if (!wf.path.startsWith("/") || wf.path.split("/").includes("..") || wf.path.includes("\0") || /[\n\r]/.test(wf.path)) {
+      diags.push(diagnostic("DI046", `${JSON.stringify(wf.path)} is not an absolute path`, [...at, "path"]));
+      return;
+    }
+    if (RESERVED_PATHS.has(path)) {
+      diags.push(diagnostic("DI044", `${path} is written by dockinit`, [...at, "path"]));
+    }
+    const first = seenPaths.get(path);
+    if (first !== undefined && !wf.append) diags.push(diagnostic("DI052", `${path} is already written by write_files[${first}]`, [...at, "path"]));
+    seenPaths.set(path, i);
+    if (!/^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$/.test(wf.owner)) {
+      diags.push(diagnostic("DI049", `${JSON.stringify(wf.owner)} is not USER or USER:GROUP`, [...at, "owner"]));
+    }
+    let content: string | undefined = wf.content;
+    if ((wf.content === undefined) === (wf.source === undefined)) {
+      diags.push(diagnostic("DI045", "give exactly one of content or source", at));
+      return;
+    }
+    if (wf.source !== undefined) {
+      if (!isSafeRelative(wf.source)) {
+        diags.push(diagnostic("DI042", `${JSON.stringify(wf.source)} is outside the configuration directory`, [...at, "source"]));
+        return;
+      }
+      content = files.read(wf.source);
+      if (content === undefined) {
+        diags.push(diagnostic("DI043", `${wf.source} does not exist`, [...at, "source"]));
+        return;
+      }
+    }
+    const permissions = wf.permissions.length === 3 ? `0${wf.permissions}` : wf.permissions;
+    writeFiles.push({ path, content: content ?? "", permissions, owner: wf.owner, defer: wf.defer, append: wf.append });
+  });
+
+  const parts: UserPart[] = [];
+  config.user_data.parts.forEach((p, i) => {
+    const at = ["user_data", "parts", i];
+    if (!PART_TYPES.has(p.type)) {
+      diags.push(diagnostic("DI050", `text/${p.type} is not a part type cloud-init handles`, [...at, "type"], `use one of: ${[...PART_TYPES].join(", ")}`));
+    }
+    if (!isSafeRelative(p.file)) {
+      diags.push(diagnostic("DI042", `${JSON.stringify(p.file)} is outside the configuration directory`, [...at, "file"]));
+      return;
+    }
+    const content = files.read(p.file);
+    if (content === undefined) {
+      diags.push(diagnostic("DI043", `${p.file} does not exist`, [...at, "file"]));
+      return;
+    }
+    const filename = p.filename ?? posix.basename(p.file);
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(filename)) {
+      diags.push(diagnostic("DI046", `${JSON.stringify(filename)} is not a plain file name`, [...at, p.filename ? "filename" : "file"], "use letters, digits, '.', '_' and '-'"));
+    }
+    parts.push({ file: p.file, filename, contentType: `text/${p.type}`, mergeType: p.merge_type, content });
+  });
+  if (parts.length > 0 && config.user_data.format === "cloud-config") {
+    diags.push(diagnostic("DI051", "parts are given but format is cloud-config", ["user_data", "format"]));
+  }
+  config.user_data.packages.forEach((pkg, i) => {
+    if (!/^[A-Za-z0-9][A-Za-z0-9+.:=~_-]{0,127}$/.test(pkg)) {
+      diags.push(diagnostic("DI048", `${JSON.stringify(pkg)} is not a package name`, ["user_data", "packages", i]));
+    }
+  });
+
+  if (diags.some((d) => d.severity === "error")) return { diagnostics: diags };
+
+  const dns: DnsServer[] = config.docker.daemon.dns.map((d) => {
+    if (d === "vpc") return { kind: "vpc" } as const;
+    const address = d === "amazon" ? AMAZON_RESOLVER : d;
+    const c = parseCidr(address);
+    return { kind: "literal", address: c?.address ?? address, family: c?.family ?? 4 } as const;
+  });
+
+  const model: Model = {
+    name: config.name,
+    docker: {
+      install: config.docker.install,
+      dns,
+      dnsSearch: config.docker.daemon.dns_search,
+      settings: config.docker.daemon.settings,
+    },
+    ephemeral: {
+      enabled: ep.enabled,
+      match,
+      to,
+      protocols: ep.protocols,
+      sources: ep.sources.includes("any") ? [] : cidrs(ep.sources),
+      hostRange: ep.host_range,
+    },
+    firewall: {
+      backend: config.firewall.backend,
+      externalInterface: config.firewall.external_interface,
+      published: {
+        default: config.firewall.published.default,
+        rules: config.firewall.published.rules.map((r) => ({
+          port: r.port,
+          protocol: r.protocol,
+          allowAny: r.allow.includes("any"),
+          allowLoopback: r.allow.includes("loopback"),
+          allow: cidrs(r.allow.filter((a) => a !== "any" && a !== "loopback")),
+        })),
+      },
+      containers: {
+        blockMetadata: config.firewall.containers.block_metadata,
+        block: cidrs(config.firewall.containers.block),
+        egressAllow: cidrs(config.firewall.containers.egress_allow),
+      },
+    },
+    portForwards: config.port_forwards.map((f) => {
+      const t = parseHostPort(f.to)!;
+      return { listen: f.listen, protocol: f.protocol, family: t.family, address: t.address, port: t.port, routeLocalnet: f.route_localnet };
+    }),
+    userData: {
+      format: config.user_data.format,
+      gzip: config.user_data.gzip,
+      parts,
+      writeFiles,
+      packages: config.user_data.packages,
+      runcmd: config.user_data.runcmd,
+    },
+    launchTemplate: config.launch_template && {
+      name: config.launch_template.name,
+      region: config.launch_template.region,
+      sourceVersion: String(config.launch_template.source_version),
+      setDefault: config.launch_template.set_default,
+    },
+  };
+  return { model, diagnostics: diags };
+}

@@ -1,0 +1,22 @@
+// /usr/local/sbin/dockinit-firewall: the on-host half of dockinit.
+import type { Model } from "../model.js";
+import type { Artifact } from "./artifact.js";
+import { planFirewall } from "./firewall-rules.js";
+import { HOST_PATHS } from "./paths.js";
+import { renderTemplate } from "./templates.js";
+
+export function renderFirewallScript(model: Model): Artifact {
+  const plan = planFirewall(model);
+  const families = plan.iptables.filter((f) => f.tables.length > 0);
+  const content = renderTemplate("firewallScript", {
+    name: model.name,
+    backend: model.firewall.backend,
+    externalInterface: model.firewall.externalInterface,
+    families: families.map((f) => f.family).join(" "),
+    familyRules: families,
+    nft: plan.nft,
+    hostRange: model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false,
+    summary: plan.summary,
+  });
+  return { path: HOST_PATHS.firewallScript, content, permissions: "0755", owner: "root:root", origin: "dockinit" };
+}

@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs";
+import { defineConfig } from "vitest/config";
+import { precompileHbs } from "./scripts/hbs-precompile.mjs";
+
+// Tests import the TypeScript sources; .hbs templates are precompiled on the
+// fly exactly as the esbuild build does.
+const hbsPlugin = {
+  name: "dockinit-hbs",
+  transform(_code: string, id: string) {
+    if (!id.endsWith(".hbs")) return undefined;
+    return { code: precompileHbs(readFileSync(id, "utf8")), map: null };
+  },
+};
+
+// Two projects: pure unit tests run in parallel; system tests build network
+// namespaces, start dockerd and load iptables rules, so they run one file at a
+// time with generous timeouts (every wait inside them is bounded on its own).
+export default defineConfig({
+  plugins: [hbsPlugin],
+  test: {
+    projects: [
+      {
+        plugins: [hbsPlugin],
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [hbsPlugin],
+        test: {
+          name: "system",
+          include: ["test/system/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});
