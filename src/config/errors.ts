@@ -38,7 +38,6 @@ export const catalogue = {
   DI024: { title: "port forward to a loopback address", hint: "forwarding to 127.0.0.0/8 needs net.ipv4.conf.*.route_localnet=1, which exposes host-local services to the network (CVE-2020-8558); forward to a container or host address instead, or set `route_localnet: true` on this forward to accept the risk", severity: "error" },
   DI025: { title: "invalid network interface name", hint: "an interface name is a kernel name: 1-15 characters of letters, digits, '.', '_', '-', '@'; or `auto` for the default route's interface", severity: "error" },
   DI026: { title: "invalid forward target", hint: "write ADDRESS:PORT, e.g. 198.51.100.10:80 or [2001:db8::10]:80", severity: "error" },
-  DI027: { title: "IPv6 address in an IPv4-only setting", hint: "this setting only applies to IPv4; remove the IPv6 value or move it to a setting that accepts IPv6", severity: "error" },
   DI028: { title: "match and to ranges do not overlap sensibly", hint: "`to` must be a range the upstream ACL admits, and `match` the ports to rewrite; make `match` include ports outside `to`", severity: "warning" },
   DI029: { title: "invalid DNS search domain", hint: "use a domain name like internal.example (letters, digits, '-' and '.')", severity: "error" },
   DI030: { title: "duplicate published port rule", hint: "give each port/protocol pair one rule; merge the allow lists", severity: "error" },

@@ -147,6 +147,9 @@ function issueToDiagnostics(issue: z.core.$ZodIssue, loc: Located, input: unknow
     return [at(diagnostic("DI011", `expected ${issue.expected}, got ${describeType(value)}`, path), here)];
   }
   if (issue.code === "invalid_value") {
+    if (!exact) {
+      return [at(diagnostic("DI013", `missing required key "${String(path[path.length - 1])}"`, path), here)];
+    }
     if (path.length === 1 && path[0] === "version") {
       return [at(diagnostic("DI014", `version ${JSON.stringify(getIn(input, path))} is not supported`, path), here)];
     }

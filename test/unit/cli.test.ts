@@ -1,0 +1,135 @@
+// The CLI from the outside: argv in; stdout, stderr and the exit code out.
+// In-process for speed, and once as a real subprocess of the built bin.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli/main.js";
+import { FIXTURES, REPO } from "../support/fixtures.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "dockinit-cli-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(...argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, {
+    stdout: (t) => (stdout += typeof t === "string" ? t : Buffer.from(t).toString("latin1")),
+    stderr: (t) => (stderr += t),
+    cwd: dir,
+    env: {},
+  });
+  return { code, stdout, stderr };
+}
+
+const BAD = "version: 1\nephemeral_ports:\n  to: 61000-49152\n";
+
+describe("dockinit CLI", () => {
+  it("render with no dockinit.yaml uses the built-in default and says so", async () => {
+    const r = await cli("render");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/built-in default/);
+    expect(r.stdout).toMatch(/wrote out\/ .*of 16,384 bytes/);
+    for (const f of ["user-data", "manifest.json", "files/etc/docker/daemon.json", "files/usr/local/sbin/dockinit-firewall", "files/etc/systemd/system/dockinit-firewall.service"]) {
+      expect(existsSync(join(dir, "out", f)), f).toBe(true);
+    }
+  });
+
+  it("the committed out/ is the built-in default bundle, byte for byte", async () => {
+    await cli("render", "-o", "fresh");
+    const manifest = readFileSync(join(dir, "fresh", "manifest.json"), "utf8");
+    expect(manifest).toBe(readFileSync(join(REPO, "out", "manifest.json"), "utf8"));
+    expect(readFileSync(join(dir, "fresh", "user-data")).equals(readFileSync(join(REPO, "out", "user-data")))).toBe(true);
+  });
+
+  it("render of a bad config exits 1, names file:line:col and code, and writes nothing", async () => {
+    writeFileSync(join(dir, "dockinit.yaml"), BAD);
+    const r = await cli("render", "-o", "out");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("dockinit.yaml:3:7: error DI021");
+    expect(r.stderr).toContain("hint:");
+    expect(r.stderr).toMatch(/3 \|   to: 61000-49152\n\s+\|       \^/);
+    expect(existsSync(join(dir, "out"))).toBe(false);
+  });
+
+  it("a failed render leaves an existing out/ untouched", async () => {
+    await cli("render");
+    const before = readFileSync(join(dir, "out", "manifest.json"), "utf8");
+    writeFileSync(join(dir, "dockinit.yaml"), BAD);
+    expect((await cli("render")).code).toBe(1);
+    expect(readFileSync(join(dir, "out", "manifest.json"), "utf8")).toBe(before);
+  });
+
+  it("check -c FILE --json reports diagnostics as data", async () => {
+    writeFileSync(join(dir, "bad.yaml"), BAD);
+    const r = await cli("check", "-c", "bad.yaml", "--json");
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.ok).toBe(false);
+    expect(out.diagnostics[0]).toMatchObject({ code: "DI021", line: 3, col: 7, file: "bad.yaml", path: ["ephemeral_ports", "to"] });
+  });
+
+  it("check of a good config prints the user-data budget", async () => {
+    copyFileSync(join(FIXTURES, "seed", "dockinit.yaml"), join(dir, "dockinit.yaml"));
+    const r = await cli("check");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/dockinit.yaml: ok; user-data: [\d,]+ of 16,384 bytes/);
+  });
+
+  it("render --json and --stdout", async () => {
+    mkdirSync(join(dir, "parts"));
+    copyFileSync(join(FIXTURES, "kitchen-sink", "dockinit.yaml"), join(dir, "dockinit.yaml"));
+    copyFileSync(join(FIXTURES, "kitchen-sink", "parts", "bootstrap.sh"), join(dir, "parts", "bootstrap.sh"));
+    const j = await cli("render", "--json");
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.stdout).manifest.userData.budget).toBe(16384);
+    const s = await cli("render", "--stdout", "-c", "dockinit.yaml");
+    expect(s.code).toBe(0);
+    expect(Buffer.from(s.stdout, "latin1").equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
+  });
+
+  it("a missing -c file is DI005, exit 1", async () => {
+    const r = await cli("check", "-c", "nope.yaml");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("DI005");
+  });
+
+  it("init writes a starter config that validates, and refuses to overwrite", async () => {
+    expect((await cli("init")).code).toBe(0);
+    expect((await cli("check")).code).toBe(0);
+    const again = await cli("init");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/exists/);
+  });
+
+  it("schema prints a JSON Schema that knows every top-level key", async () => {
+    const r = await cli("schema");
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout);
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["version", "docker", "ephemeral_ports", "firewall", "port_forwards", "user_data", "launch_template"]));
+    expect(schema.additionalProperties).toBe(false);
+  });
+
+  it("usage errors exit 2", async () => {
+    expect((await cli("render", "--bogus")).code).toBe(2);
+    expect((await cli("frobnicate")).code).toBe(2);
+  });
+});
+
+describe("dockinit as a real process", () => {
+  const bin = join(REPO, "bin", "dockinit.cjs");
+  it.skipIf(!existsSync(bin))("renders the default bundle and exits 0; a bad file exits 1", () => {
+    const ok = spawnSync(process.execPath, [bin, "render", "-o", join(dir, "o")], { cwd: dir, encoding: "utf8" });
+    expect(ok.status).toBe(0);
+    expect(existsSync(join(dir, "o", "user-data"))).toBe(true);
+    writeFileSync(join(dir, "bad.yaml"), BAD);
+    const bad = spawnSync(process.execPath, [bin, "check", "-c", "bad.yaml"], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("bad.yaml:3:7: error DI021");
+    expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }).trim()).toBe("0.1.0");
+  });
+});

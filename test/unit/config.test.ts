@@ -1,0 +1,137 @@
+// Bad input: every invalid config fails with its own stable code at the right
+// line:col and YAML path, with a hint. Table-driven.
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { catalogue, formatDiagnostic, loadConfigString, type DiagnosticCode } from "../../src/index.js";
+import { SHARED_EXAMPLES } from "../support/fixtures.js";
+
+interface Case {
+  name: string;
+  yaml: string;
+  code: DiagnosticCode;
+  line: number;
+  col: number;
+  path?: string;
+  hint?: RegExp;
+  files?: Record<string, string>;
+}
+
+const sharedInvalid: { file: string; code: DiagnosticCode; line: number; col: number; hint?: RegExp }[] = [
+  { file: "bad-cidr.yaml", code: "DI020", line: 6, col: 31 },
+  { file: "bad-port-range.yaml", code: "DI021", line: 4, col: 7 },
+  { file: "localhost-forward.yaml", code: "DI024", line: 4, col: 25, hint: /CVE-2020-8558/ },
+  { file: "numeric-mode.yaml", code: "DI040", line: 7, col: 20, hint: /"0644"/ },
+  { file: "shell-injection.yaml", code: "DI025", line: 4, col: 23 },
+  { file: "too-many-dns.yaml", code: "DI022", line: 5, col: 39 },
+  { file: "unknown-key.yaml", code: "DI010", line: 3, col: 1, hint: /did you mean "ephemeral_ports"/ },
+];
+
+describe.skipIf(!existsSync(SHARED_EXAMPLES))("shared invalid examples", () => {
+  it.each(sharedInvalid)("$file fails with $code at $line:$col", ({ file, code, line, col, hint }) => {
+    const source = readFileSync(join(SHARED_EXAMPLES, "invalid", file), "utf8");
+    const r = loadConfigString(source, { file });
+    expect(r.model).toBeUndefined();
+    expect(r.diagnostics).toHaveLength(1);
+    const d = r.diagnostics[0]!;
+    expect({ code: d.code, line: d.line, col: d.col, file: d.file }).toEqual({ code, line, col, file });
+    if (hint) expect(d.hint).toMatch(hint);
+  });
+});
+
+const files = { "parts/ok.sh": "#!/bin/sh\necho ok\n", "motd.txt": "hello\n" };
+
+const cases: Case[] = [
+  { name: "YAML syntax error", yaml: "version: 1\nfirewall: [\n", code: "DI001", line: 3, col: 1 },
+  { name: "duplicate key", yaml: "version: 1\nname: a\nname: b\n", code: "DI002", line: 3, col: 1 },
+  { name: "anchor", yaml: "version: 1\nname: &n abc\n", code: "DI003", line: 2, col: 10 },
+  { name: "merge key", yaml: "version: 1\nfirewall:\n  <<: {backend: nftables}\n", code: "DI003", line: 3, col: 3 },
+  { name: "python tag", yaml: "version: 1\nname: !!python/object:os.system x\n", code: "DI003", line: 2, col: 33 },
+  { name: "nested unknown key", yaml: "version: 1\nfirewall:\n  publshed: {}\n", code: "DI010", line: 3, col: 3, path: "firewall.publshed", hint: /did you mean "published"/ },
+  { name: "wrong type", yaml: "version: 1\nephemeral_ports:\n  enabled: yes\n", code: "DI011", line: 3, col: 12, path: "ephemeral_ports.enabled" },
+  { name: "enum", yaml: "version: 1\nfirewall:\n  backend: pf\n", code: "DI012", line: 3, col: 12, hint: /iptables/ },
+  { name: "missing version", yaml: "name: x\n", code: "DI013", line: 1, col: 1 },
+  { name: "version 2", yaml: "version: 2\n", code: "DI014", line: 1, col: 10 },
+  { name: "bad name", yaml: "version: 1\nname: 'Web Host'\n", code: "DI017", line: 2, col: 7 },
+  { name: "bad dns server", yaml: "version: 1\ndocker:\n  daemon:\n    dns: [vpc, 'dns.google']\n", code: "DI023", line: 4, col: 16 },
+  { name: "bad IPv4 shorthand", yaml: "version: 1\nfirewall:\n  containers:\n    block: ['10.1']\n", code: "DI020", line: 4, col: 13 },
+  { name: "range below 1024", yaml: "version: 1\nephemeral_ports:\n  to: 80-90\n", code: "DI021", line: 3, col: 7 },
+  { name: "bad forward target", yaml: "version: 1\nport_forwards:\n  - { listen: 80, to: 'web:80' }\n", code: "DI026", line: 3, col: 23 },
+  { name: "port out of range", yaml: "version: 1\nport_forwards:\n  - { listen: 70000, to: '198.51.100.1:80' }\n", code: "DI016", line: 3, col: 15 },
+  { name: "duplicate published rule", yaml: "version: 1\nfirewall:\n  published:\n    rules:\n      - { port: 80, allow: [any] }\n      - { port: 80, allow: [loopback] }\n", code: "DI030", line: 6, col: 17 },
+  { name: "dns in settings", yaml: "version: 1\ndocker:\n  daemon:\n    settings: { dns: ['1.1.1.1'] }\n", code: "DI031", line: 4, col: 22 },
+  { name: "mode not octal", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a, permissions: '0999' }\n", code: "DI041", line: 4, col: 44 },
+  { name: "source escapes", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, source: ../../etc/shadow }\n", code: "DI042", line: 4, col: 27 },
+  { name: "source missing", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, source: nope.txt }\n", code: "DI043", line: 4, col: 27 },
+  { name: "reserved path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /etc/docker/daemon.json, content: '{}' }\n", code: "DI044", line: 4, col: 15 },
+  { name: "content and source", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a, source: motd.txt }\n", code: "DI045", line: 4, col: 7 },
+  { name: "relative path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: etc/x, content: a }\n", code: "DI046", line: 4, col: 15 },
+  { name: "bad package", yaml: "version: 1\nuser_data:\n  packages: ['jq; rm -rf /']\n", code: "DI048", line: 3, col: 14 },
+  { name: "bad owner", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a, owner: 'root root' }\n", code: "DI049", line: 4, col: 38 },
+  { name: "bad part type", yaml: "version: 1\nuser_data:\n  parts: [{ file: parts/ok.sh, type: x-perl }]\n", code: "DI050", line: 3, col: 38 },
+  { name: "parts without mime", yaml: "version: 1\nuser_data:\n  format: cloud-config\n  parts: [{ file: parts/ok.sh, type: x-shellscript }]\n", code: "DI051", line: 3, col: 11 },
+  { name: "part escapes", yaml: "version: 1\nuser_data:\n  parts: [{ file: /etc/passwd, type: x-shellscript }]\n", code: "DI042", line: 3, col: 19 },
+  { name: "duplicate write_files path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a }\n    - { path: /x, content: b }\n", code: "DI052", line: 5, col: 15 },
+];
+
+describe("invalid configurations", () => {
+  it.each(cases)("$name → $code at $line:$col", ({ yaml, code, line, col, path, hint }) => {
+    const r = loadConfigString(yaml, { file: "t.yaml", files: { read: (p) => files[p as keyof typeof files] } });
+    expect(r.model).toBeUndefined();
+    const d = r.diagnostics.find((x) => x.code === code);
+    expect(d, JSON.stringify(r.diagnostics)).toBeDefined();
+    expect([d!.line, d!.col]).toEqual([line, col]);
+    if (path) expect(d!.path.join(".")).toBe(path);
+    if (hint) expect(d!.hint).toMatch(hint);
+  });
+
+  it("reports every error of a file at once, sorted by position", () => {
+    const r = loadConfigString("version: 1\nfirewall:\n  backend: pf\n  external_interface: 'a b'\nephemeral_ports:\n  to: 1-2\n");
+    expect(r.diagnostics.map((d) => [d.code, d.line])).toEqual([
+      ["DI012", 3],
+      ["DI025", 4],
+      ["DI021", 6],
+    ]);
+  });
+
+  it("formats a diagnostic with file:line:col, path, caret and hint", () => {
+    const src = "version: 1\nephemeral_ports:\n  to: 61000-49152\n";
+    const d = loadConfigString(src, { file: "x.yaml" }).diagnostics[0]!;
+    expect(formatDiagnostic(d, src, { color: false })).toBe(
+      [
+        'x.yaml:3:7: error DI021: "61000-49152" is not a port range inside 1024-65535 with LOW <= HIGH',
+        "  at ephemeral_ports.to",
+        "  3 |   to: 61000-49152",
+        "    |       ^",
+        "  hint: write LOW-HIGH with 1024 <= LOW <= HIGH <= 65535, e.g. 49152-61000",
+      ].join("\n"),
+    );
+  });
+
+  it("warns (without failing) when match lies inside to", () => {
+    const r = loadConfigString("version: 1\nephemeral_ports:\n  match: 50000-60000\n  to: 49152-61000\n");
+    expect(r.model).toBeDefined();
+    expect(r.diagnostics.map((d) => [d.code, d.severity, d.line])).toEqual([["DI028", "warning", 3]]);
+  });
+
+  it("accepts YAML 1.1 booleans only as strings, never as booleans", () => {
+    // `enabled: yes` is a string in YAML 1.2: a type error, not a silent true.
+    const r = loadConfigString("version: 1\nephemeral_ports:\n  enabled: yes\n");
+    expect(r.diagnostics[0]?.code).toBe("DI011");
+  });
+
+  it("refuses oversized files", () => {
+    const r = loadConfigString(`version: 1\n#${"x".repeat(300 * 1024)}\n`);
+    expect(r.diagnostics[0]?.code).toBe("DI004");
+  });
+});
+
+describe("the catalogue", () => {
+  it("has a title and a hint for every code, and codes are DI + 3 digits", () => {
+    for (const [code, entry] of Object.entries(catalogue)) {
+      expect(code).toMatch(/^DI\d{3}$/);
+      expect(entry.title.length).toBeGreaterThan(5);
+      expect(entry.hint.length).toBeGreaterThan(5);
+    }
+  });
+});

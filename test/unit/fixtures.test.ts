@@ -1,0 +1,49 @@
+// Golden fixtures: each case renders to exactly the files under expected/,
+// reviewed as files; a second render is byte-identical.
+import { gunzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { bundleEntries, loadConfig, renderBundle } from "../../src/index.js";
+import { fixtureCases, FIXTURES, SHARED_EXAMPLES } from "../support/fixtures.js";
+
+function render(name: string) {
+  const loaded = loadConfig(join(FIXTURES, name, "dockinit.yaml"));
+  expect(loaded.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  const { bundle, diagnostics } = renderBundle(loaded);
+  expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  return bundle!;
+}
+
+describe.each(fixtureCases())("fixture %s", (name) => {
+  it("matches the golden files", async () => {
+    const bundle = render(name);
+    for (const entry of bundleEntries(bundle)) {
+      const golden = join(FIXTURES, name, "expected", entry.path);
+      if (entry.path === "user-data" && bundle.manifest.userData.encoding === "gzip") {
+        // Binary on disk is unreviewable: keep the decoded text as the golden
+        // file; the manifest's sha256 pins the exact gzip bytes.
+        await expect(gunzipSync(entry.content as Buffer).toString("utf8")).toMatchFileSnapshot(`${golden}.decoded`);
+        expect(createHash("sha256").update(entry.content).digest("hex")).toBe(bundle.manifest.userData.sha256);
+      } else {
+        await expect(entry.content.toString()).toMatchFileSnapshot(golden);
+      }
+    }
+  });
+
+  it("renders byte-identical output twice", () => {
+    const a = bundleEntries(render(name));
+    const b = bundleEntries(render(name));
+    expect(b.map((e) => e.path)).toEqual(a.map((e) => e.path));
+    a.forEach((e, i) => expect(Buffer.compare(Buffer.from(e.content), Buffer.from(b[i]!.content))).toBe(0));
+  });
+});
+
+describe.skipIf(!existsSync(SHARED_EXAMPLES))("shared examples", () => {
+  const examples = existsSync(SHARED_EXAMPLES) ? readdirSync(SHARED_EXAMPLES).filter((f) => f.endsWith(".yaml")) : [];
+  it.each(examples)("%s has a fixture copy that is up to date", (file) => {
+    const name = file.replace(/\.yaml$/, "");
+    expect(readFileSync(join(FIXTURES, name, "dockinit.yaml"), "utf8")).toBe(readFileSync(join(SHARED_EXAMPLES, file), "utf8"));
+  });
+});
