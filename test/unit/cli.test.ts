@@ -52,7 +52,7 @@ describe("dockinit CLI", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("dockinit.yaml:3:7: error DI021");
     expect(r.stderr).toContain("hint:");
-    expect(r.stderr).toMatch(/3 \|   to: 61000-49152\n\s+\|       \^/);
+    expect(r.stderr).toMatch(/3 \| {3}to: 61000-49152\n\s+\| {7}\^/);
     expect(existsSync(join(dir, "out"))).toBe(false);
   });
 
