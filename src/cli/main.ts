@@ -30,7 +30,7 @@ interface ConfigOpts {
   json?: boolean;
 }
 
-function pickConfig(opts: ConfigOpts, io: CliIO): LoadResult {
+export function pickConfig(opts: ConfigOpts, io: CliIO): LoadResult {
   if (opts.config) return loadConfigAs(resolveIn(io, opts.config), opts.config);
   const local = resolve(io.cwd, "dockinit.yaml");
   if (existsSync(local)) return loadConfigAs(local, "dockinit.yaml");
@@ -47,7 +47,7 @@ function loadConfigAs(path: string, shown: string): LoadResult {
   return { ...r, file: shown, diagnostics: r.diagnostics.map((d) => ({ ...d, file: d.file === path ? shown : d.file })) };
 }
 
-function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void {
+export function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void {
   const color = Boolean(io.stderrIsTTY) && io.env.NO_COLOR === undefined;
   for (const d of diags) io.stderr(`${formatDiagnostic(d, source, { color })}\n`);
   const errors = diags.filter((d) => d.severity === "error").length;
