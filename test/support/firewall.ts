@@ -4,7 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run, runInOk, type ExecResult } from "../system/lib/exec.js";
+import { run, runInOk, spawnBackground, type Background, type ExecResult } from "../system/lib/exec.js";
 
 export type IptablesBackend = "nft" | "legacy";
 
@@ -15,20 +15,32 @@ export interface FirewallRunner {
   /** iptables-save of a family in the host namespace, counters and comments dropped. */
   save(family?: 4 | 6): Promise<string>;
   ipt(family: 4 | 6): string;
+  /** Start a long-running subcommand (e.g. `watch`) in the host namespace. */
+  spawn(...args: string[]): Promise<Background>;
   cleanup(): void;
 }
 
-export function firewallRunner(ns: string, script: string, backend: IptablesBackend = "nft"): FirewallRunner {
+export interface FirewallRunnerOptions {
+  backend?: IptablesBackend;
+  /** Point the script's `docker` (the watch's events) at a test dockerd. */
+  dockerHost?: string;
+}
+
+export function firewallRunner(ns: string, script: string, opts: IptablesBackend | FirewallRunnerOptions = {}): FirewallRunner {
+  const { backend = "nft", dockerHost } = typeof opts === "string" ? { backend: opts } : opts;
   const dir = mkdtempSync(join(tmpdir(), "dockinit-fw-"));
   const state = join(dir, "state");
-  let path = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin";
+  const shim = join(dir, "bin");
+  mkdirSync(shim);
+  // /usr/local/bin holds a newer docker client on some machines; the test
+  // daemon is Debian's, so its own client goes first.
+  symlinkSync("/usr/bin/docker", join(shim, "docker"));
   if (backend === "legacy") {
-    const shim = join(dir, "bin");
-    mkdirSync(shim);
     for (const t of TOOLS) symlinkSync(`/usr/sbin/${t.replace(/^(ip6?tables)/, "$1-legacy")}`, join(shim, t));
-    path = `${shim}:${path}`;
   }
-  const env = { ...process.env, DOCKINIT_STATE_DIR: state, DOCKINIT_PATH: path, PATH: path };
+  const path = `${shim}:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin`;
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), DOCKINIT_STATE_DIR: state, DOCKINIT_PATH: path, PATH: path };
+  if (dockerHost) env.DOCKER_HOST = dockerHost;
   const ipt = (family: 4 | 6) => {
     const base = family === 4 ? "iptables" : "ip6tables";
     return backend === "legacy" ? `${base}-legacy` : base;
@@ -36,6 +48,7 @@ export function firewallRunner(ns: string, script: string, backend: IptablesBack
   return {
     run: (...args) => run("nsenter", [`--net=/run/netns/${ns}`, "bash", script, ...args], { env, timeoutMs: 60_000 }),
     ipt,
+    spawn: (...args) => spawnBackground("bash", [script, ...args], { netns: ns, env }),
     async save(family = 4) {
       const out = await runInOk(ns, `${ipt(family)}-save`, []);
       return out

@@ -1,0 +1,171 @@
+// The ephemeral-port fix against the real Docker engine (Debian's docker.io,
+// started inside the test's "host" namespace): containers on the default
+// bridge and on networks created later, dockerd restarts, both backends.
+// Upstream's echo server reports the source port each connection arrived with.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
+import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
+import { skipUnless } from "../support/system.js";
+import { startDockerd, type Dockerd } from "./lib/docker.js";
+import { killAllTracked, runInOk, waitFor, type Background } from "./lib/exec.js";
+import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
+
+const skip = skipUnless(["root", "ip", "iptables", "nft", "dockerd", "socat", "busybox", "conntrack"]);
+
+const SCRIPT = "/usr/local/sbin/dockinit-firewall";
+const PORT = 8080;
+/** The watch's documented worst case is WATCH_POLL = 10 s; allow a margin. */
+const WATCH_BOUND_MS = 15_000;
+
+const remapped = (p: number) => p >= 49152 && p <= 61000;
+
+interface Env {
+  topo: Topology;
+  dockerd: Dockerd;
+  servers: EchoServer[];
+  bundle: RenderedBundle;
+  fw: FirewallRunner;
+}
+
+async function setup(bundle: RenderedBundle): Promise<Env> {
+  const topo = await createTopology({ ipv6: true });
+  try {
+    const dockerd = await startDockerd(topo.host, { ipv6: true });
+    const servers = [
+      await startPortEchoServer(topo.upstream, ADDR.serverV4, PORT, "tcp"),
+      await startPortEchoServer(topo.upstream, ADDR.serverV4, PORT, "udp"),
+      await startPortEchoServer(topo.upstream, ADDR.serverV6, PORT, "tcp"),
+    ];
+    const fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host });
+    return { topo, dockerd, servers, bundle, fw };
+  } catch (err) {
+    await topo.destroy();
+    throw err;
+  }
+}
+
+async function teardown(env: Env | undefined): Promise<void> {
+  if (!env) return;
+  for (const s of env.servers) await s.stop();
+  await env.dockerd.stop();
+  env.fw.cleanup();
+  env.bundle.cleanup();
+  await env.topo.destroy();
+}
+
+async function portSeen(env: Env, o: { sourcePort: number; network?: string; proto?: "tcp" | "udp"; v6?: boolean }): Promise<number> {
+  await flushConntrack(env.topo.host);
+  const r = await env.dockerd.connectFromContainer({
+    addr: o.v6 ? ADDR.serverV6 : ADDR.serverV4,
+    port: PORT,
+    proto: o.proto ?? "tcp",
+    sourcePort: o.sourcePort,
+    network: o.network,
+    timeoutMs: 4_000,
+  });
+  return peerPort(r);
+}
+
+describe.skipIf(skip)("real Docker, iptables backend: the fix, shadowing by Docker, and the watch", () => {
+  let env: Env | undefined;
+  let watch: Background | undefined;
+
+  beforeAll(async () => {
+    env = await setup(renderFixture("build-runner"));
+  });
+  afterAll(async () => {
+    await watch?.stop();
+    await teardown(env);
+    await killAllTracked();
+  });
+
+  it("without dockinit, a container's port 33000 leaves unchanged", async () => {
+    expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+  });
+
+  it("after apply, ports 33000/40000/45000 leave inside 49152-61000 (TCP, UDP, IPv6)", async () => {
+    const r = await env!.fw.run("apply");
+    expect(r.code, r.stderr).toBe(0);
+    for (const p of [33000, 40000, 45000]) expect(await portSeen(env!, { sourcePort: p })).toSatisfy(remapped);
+    expect(await portSeen(env!, { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
+    expect(await portSeen(env!, { sourcePort: 33002, v6: true })).toSatisfy(remapped);
+    expect((await env!.fw.run("status")).code).toBe(0);
+  });
+
+  it("docker network create puts Docker's MASQUERADE above ours: the port leaks and status names the rule", async () => {
+    await env!.dockerd.createNetwork("late");
+    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toBe(33000);
+    const status = await env!.fw.run("status");
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/shadowed by:\n\s+-A POSTROUTING -s \S+ ! -o br-\w+ -j MASQUERADE/);
+  });
+
+  it("the watch restores the remapping within its documented bound, for the next network too", async () => {
+    watch = await env!.fw.spawn("watch");
+    await waitFor("status ok after the watch starts", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+    // A network created while the watch runs: Docker's event triggers the re-apply.
+    await env!.dockerd.createNetwork("later");
+    await waitFor("status ok after network create", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+    expect(await portSeen(env!, { sourcePort: 33000, network: "later" })).toSatisfy(remapped);
+  });
+
+  it("after a dockerd restart the watch puts the jump back on top", async () => {
+    await env!.dockerd.restart();
+    await waitFor("status ok after dockerd restart", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+    const first = (await runInOk(env!.topo.host, "iptables", ["-t", "nat", "-S", "POSTROUTING"])).split("\n").find((l) => l.startsWith("-A"));
+    expect(first).toBe("-A POSTROUTING -j DOCKINIT-POSTROUTING");
+    expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
+    expect(watch!.running()).toBe(true);
+  });
+
+  it("remove leaves Docker's rules and brings the leak back", async () => {
+    await watch!.stop();
+    const r = await env!.fw.run("remove");
+    expect(r.code, r.stderr).toBe(0);
+    const nat = await runInOk(env!.topo.host, "iptables-save", ["-t", "nat"]);
+    expect(nat).not.toContain("DOCKINIT");
+    expect(nat).toMatch(/-A POSTROUTING -s 172\.17\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
+    expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+  });
+});
+
+describe.skipIf(skip)("real Docker, nftables backend: remapped throughout, no watcher", () => {
+  let env: Env | undefined;
+  beforeAll(async () => {
+    env = await setup(
+      renderYaml("version: 1\nname: nft-docker\ndocker:\n  daemon:\n    dns: [amazon]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
+    );
+  });
+  afterAll(async () => {
+    await teardown(env);
+    await killAllTracked();
+  });
+
+  it("remaps on the default bridge, v4 and v6, tcp and udp", async () => {
+    const r = await env!.fw.run("apply");
+    expect(r.code, r.stderr).toBe(0);
+    expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
+    expect(await portSeen(env!, { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
+    expect(await portSeen(env!, { sourcePort: 33002, v6: true })).toSatisfy(remapped);
+  });
+
+  it("remaps on a network Docker creates afterwards, with Docker's MASQUERADE on top", async () => {
+    await env!.dockerd.createNetwork("late");
+    const first = (await runInOk(env!.topo.host, "iptables", ["-t", "nat", "-S", "POSTROUTING"])).split("\n").find((l) => l.startsWith("-A"));
+    expect(first).toMatch(/MASQUERADE/);
+    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+    expect((await env!.fw.run("status")).code).toBe(0);
+  });
+
+  it("remaps after a dockerd restart without re-applying", async () => {
+    await env!.dockerd.restart();
+    expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
+    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+  });
+
+  it("remove brings the leak back", async () => {
+    expect((await env!.fw.run("remove")).code).toBe(0);
+    expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+  });
+});
