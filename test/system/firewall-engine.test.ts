@@ -2,6 +2,10 @@
 // a "container" behind a docker0 look-alike connects upstream from chosen
 // source ports, and the upstream echo server reports the port it saw.
 // Runs for both iptables backends (nf_tables and legacy) and for nftables.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, type FirewallRunner, type IptablesBackend } from "../support/firewall.js";
 import { renderFixture, type RenderedBundle } from "../support/render.js";
@@ -142,7 +146,6 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("iptables backend (%s): e
   it("a rule the kernel rejects leaves the tables exactly as they were and exits non-zero", async () => {
     const before = await fw.save(4);
     const broken = `${fw.ipt(4)}-broken.sh`;
-    const { readFileSync, writeFileSync } = await import("node:fs");
     const scriptPath = env!.bundles[0]!.file(SCRIPT);
     const text = readFileSync(scriptPath, "utf8").replace(
       "-j MASQUERADE --to-ports 49152-61000\n-A DOCKINIT-POSTROUTING -o @EXT_IF@ -p udp",
@@ -257,5 +260,52 @@ describe.skipIf(skip)("nftables backend: a chain at srcnat - 10 that Docker cann
     expect((await runIn(env!.topo.host, "nft", ["list", "table", "inet", "dockinit"])).code).not.toBe(0);
     expect((await fw.run("status")).code).toBe(1);
     expect(await seenPort(env!, 33000)).toBe(33000);
+  });
+});
+
+describe.skipIf(skip)("preflight: refuses to run, with a clear message, instead of half-applying", () => {
+  let env: Env | undefined;
+  let script: string;
+  beforeAll(async () => {
+    env = await setup("nft");
+    const b = renderFixture("seed");
+    env.bundles.push(b);
+    script = b.file(SCRIPT);
+  });
+  afterAll(async () => {
+    await teardown(env);
+  });
+
+  it("without the iptables binaries: exit 1 naming the package", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dockinit-noipt-"));
+    // Everything the script needs except iptables itself.
+    for (const tool of ["bash", "cat", "awk", "grep", "ip", "id", "mkdir", "rm", "sort", "head"]) {
+      symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), join(dir, tool));
+    }
+    const before = await runInOk(env!.topo.host, "iptables-save", []);
+    const r = await runIn(env!.topo.host, "bash", [script, "apply"], { env: { ...process.env, DOCKINIT_PATH: dir, DOCKINIT_STATE_DIR: join(dir, "state") } });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/iptables not found; install the iptables/);
+    expect(await runInOk(env!.topo.host, "iptables-save", [])).toBe(before);
+  });
+
+  it("with Docker's chains in iptables-legacy while iptables is nf_tables: refuses and changes nothing", async () => {
+    await runInOk(env!.topo.host, "iptables-legacy", ["-t", "nat", "-N", "DOCKER"]);
+    const fw = firewallRunner(env!.topo.host, script);
+    const before = await fw.save(4);
+    const r = await fw.run("apply");
+    fw.cleanup();
+    await runInOk(env!.topo.host, "iptables-legacy", ["-t", "nat", "-X", "DOCKER"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Docker's rules are in iptables-legacy but iptables uses nf_tables/);
+    expect(await fw.save(4)).toBe(before);
+  });
+
+  it("not as root: refuses", async () => {
+    // The script is fed on stdin: the rendered file sits in a root-only temp dir.
+    const r = await runIn(env!.topo.host, "setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-s", "status"], { input: readFileSync(script, "utf8") });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/must run as root/);
   });
 });
