@@ -3,6 +3,9 @@
 // in the built-in chains, and the equivalent nftables ruleset. Nothing here is
 // shell: the script template embeds these lines in quoted here-documents, and
 // every value in them was parsed (CIDRs, ports) before it got here.
+// iptables rules are written in iptables-save's canonical form (option order
+// -s -d -i -o -p, then matches, then the target), so the script can compare a
+// saved chain with them line for line (status, and apply's no-op fast path).
 import type { Family } from "../config/net.js";
 import type { Model } from "../model.js";
 
@@ -39,6 +42,9 @@ export interface FirewallPlan {
   summary: string[];
 }
 
+/** A port range as iptables-save prints it: "a:b" / "a-b", or "a" when a = b. */
+const span = (r: { low: number; high: number }, sep: string) => (r.low === r.high ? String(r.low) : `${r.low}${sep}${r.high}`);
+
 const jump = (parent: string, chain: string): Jump => ({ parent, chain, spec: `-A ${parent} -j ${chain}` });
 
 function ephemeralRules(model: Model, family: Family): string[] {
@@ -51,7 +57,7 @@ function ephemeralRules(model: Model, family: Family): string[] {
     for (const src of sources) {
       const s = src ? ` -s ${src.text}` : "";
       out.push(
-        `-A DOCKINIT-POSTROUTING -o ${EXT_IF}${s} -p ${proto} -m ${proto} --sport ${ep.match.low}:${ep.match.high} -j MASQUERADE --to-ports ${ep.to.low}-${ep.to.high}`,
+        `-A DOCKINIT-POSTROUTING${s} -o ${EXT_IF} -p ${proto} -m ${proto} --sport ${span(ep.match, ":")} -j MASQUERADE --to-ports ${span(ep.to, "-")}`,
       );
     }
   }

@@ -178,6 +178,9 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("iptables backend (%s): e
   // Only legacy iptables takes the xtables lock; iptables-nft uses nf_tables
   // transactions instead, so the test is registered for legacy alone.
   if (backend === "legacy") it("waits for a held xtables lock, then applies; gives up clearly when it stays held", async () => {
+    // From a clean table, so apply has something to load (an apply whose
+    // rules are already in place changes nothing and needs no lock).
+    expect((await fw.run("remove")).code).toBe(0);
     const before = await fw.save(4);
     // Held for longer than LOCK_WAIT (10 s): apply must fail, change nothing.
     const longHold = await spawnBackground("flock", ["-x", "/run/xtables.lock", "sleep", "14"]);

@@ -1,0 +1,206 @@
+// `dockinit diff` and `dockinit push`: the two commands that talk to EC2.
+//
+// The AWS SDK is heavy, and `render`/`check` must not pay for it: this file
+// imports nothing from it, and each action loads ../aws/launch-template.js
+// (which imports @aws-sdk/client-ec2) with a dynamic import() only when it runs.
+// Like the rest of src/cli, this layer prints; the module below it only returns data.
+import { InvalidArgumentError, type Command } from "commander";
+import { renderBundle, type LoadResult } from "../api.js";
+import type { Bundle } from "../bundle/render-bundle.js";
+import { hasErrors, type Diagnostic } from "../config/errors.js";
+import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
+import { EXIT, type CliIO } from "./main.js";
+
+export interface AwsCommandHelpers {
+  pickConfig(opts: { config?: string }, io: CliIO): LoadResult;
+  printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void;
+}
+
+interface AwsOpts {
+  config?: string;
+  json?: boolean;
+  launchTemplate?: string;
+  region?: string;
+  profile?: string;
+}
+
+interface DiffOpts extends AwsOpts {
+  version?: string;
+}
+
+interface PushOpts extends AwsOpts {
+  sourceVersion?: string;
+  /** undefined: neither --set-default nor --no-set-default (dockinit.yaml decides). */
+  setDefault?: boolean;
+  dryRun?: boolean;
+  create?: boolean;
+}
+
+/**
+ * "$Latest", "$Default" or a version number. `latest`/`default` (without the
+ * dollar) are accepted too, because an unquoted `$Latest` is expanded away by
+ * the shell before dockinit sees it.
+ */
+export function parseVersionSelector(text: string): string {
+  const t = text.trim();
+  if (/^\$?latest$/i.test(t)) return "$Latest";
+  if (/^\$?default$/i.test(t)) return "$Default";
+  if (/^[1-9][0-9]{0,8}$/.test(t)) return t;
+  throw new InvalidArgumentError(
+    t === "" ? "empty version; quote '$Latest' and '$Default' so the shell leaves them alone" : "use $Latest, $Default or a version number (quote the $ forms in the shell)",
+  );
+}
+
+const bytesText = (n: number) => `${n.toLocaleString("en-US")} bytes`;
+const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+
+/** The SDK warns on every run that its 2027 releases need Node 22; users of dockinit cannot act on that. */
+function quietSdkNodeVersionWarning(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+}
+
+export function registerAwsCommands(program: Command, io: CliIO, setExit: (code: number) => void, helpers: AwsCommandHelpers): void {
+  // `diff --version 3` must reach diff, not the program's own --version: with
+  // positional options, program options count only before the subcommand.
+  program.enablePositionalOptions();
+
+  const awsOptions = (cmd: Command) =>
+    cmd
+      .option("-c, --config <file>", "configuration file (default ./dockinit.yaml)")
+      .option("--launch-template <name>", "launch template name (default: launch_template.name)")
+      .option("--region <region>", "AWS region (default: AWS_REGION, then launch_template.region, then the profile's)")
+      .option("--profile <name>", "AWS profile (default: AWS_PROFILE)")
+      .option("--json", "machine-readable output on stdout");
+
+  /** Load, validate and render; prints diagnostics. Undefined (exit code set) when it cannot go on. */
+  const prepare = (opts: AwsOpts): { loaded: LoadResult; bundle: Bundle; templateName: string } | undefined => {
+    const loaded = helpers.pickConfig(opts, io);
+    const rendered = renderBundle(loaded);
+    const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
+    if (!opts.json || !ok) helpers.printDiagnostics(io, rendered.diagnostics, loaded.source);
+    if (!ok || !rendered.bundle) {
+      // A bad file never reaches EC2: not a diff, not a version.
+      if (opts.json) io.stdout(json({ ok: false, file: loaded.file, diagnostics: rendered.diagnostics }));
+      setExit(EXIT.invalid);
+      return undefined;
+    }
+    const templateName = opts.launchTemplate ?? loaded.model?.launchTemplate?.name;
+    if (!templateName) {
+      io.stderr("dockinit: no launch template: pass --launch-template NAME or set launch_template.name in dockinit.yaml\n");
+      setExit(EXIT.usage);
+      return undefined;
+    }
+    return { loaded, bundle: rendered.bundle, templateName };
+  };
+
+  const awsSettings = (aws: typeof import("../aws/launch-template.js"), opts: AwsOpts, loaded: LoadResult): Ec2ClientSettings =>
+    aws.resolveEc2ClientSettings({ region: opts.region, profile: opts.profile }, io.env, loaded.model?.launchTemplate?.region);
+
+  const reportFailure = (opts: AwsOpts, failure: AwsFailure, extra: Record<string, unknown> = {}) => {
+    io.stderr(`dockinit: ${failure.message}\n`);
+    if (opts.json) io.stdout(json({ ok: false, error: failure, ...extra }));
+    setExit(EXIT.aws);
+  };
+
+  awsOptions(program.command("diff").description("show how the rendered user-data differs from a launch template version; exit 1 when it does"))
+    .option("--version <version>", "template version to compare: $Latest, $Default or a number (default: launch_template.source_version, i.e. what push compares)", parseVersionSelector)
+    .action(async (opts: DiffOpts) => {
+      const prepared = prepare(opts);
+      if (!prepared) return;
+      const { loaded, bundle, templateName } = prepared;
+      quietSdkNodeVersionWarning();
+      const aws = await import("../aws/launch-template.js");
+      const client = aws.createEc2Client(awsSettings(aws, opts, loaded));
+      try {
+        const result = await aws.diffTemplate(client, {
+          templateName,
+          version: opts.version ?? loaded.model?.launchTemplate?.sourceVersion ?? "$Latest",
+          userData: bundle.userData,
+          renderedLabel: loaded.file,
+        });
+        if (!result.ok) return reportFailure(opts, result.failure);
+        const d = result.outcome;
+        if (opts.json) io.stdout(json({ ok: true, ...d }));
+        else {
+          io.stdout(d.patch);
+          io.stderr(`${diffSummary(d)}\n`);
+        }
+        setExit(d.equal ? EXIT.ok : EXIT.invalid);
+      } finally {
+        client.destroy();
+      }
+    });
+
+  awsOptions(program.command("push").description("upload the user-data as a new launch template version (only UserData changes)"))
+    .option("--source-version <version>", "version the new one is based on: $Latest, $Default or a number (default: launch_template.source_version)", parseVersionSelector)
+    .option("--set-default", "make the new version the template's default (default: launch_template.set_default)")
+    .option("--no-set-default", "leave the default version alone even if dockinit.yaml says set_default: true")
+    .option("--dry-run", "ask EC2 whether the push would succeed (DryRun) and print the plan; change nothing")
+    .option("--create", "create the launch template, with this user-data as version 1, when it does not exist")
+    .action(async (opts: PushOpts) => {
+      const prepared = prepare(opts);
+      if (!prepared) return;
+      const { loaded, bundle, templateName } = prepared;
+      const lt = loaded.model?.launchTemplate;
+      quietSdkNodeVersionWarning();
+      const aws = await import("../aws/launch-template.js");
+      const client = aws.createEc2Client(awsSettings(aws, opts, loaded));
+      try {
+        const result = await aws.pushUserData(client, {
+          templateName,
+          sourceVersion: opts.sourceVersion ?? lt?.sourceVersion ?? "$Latest",
+          userData: bundle.userData,
+          bundleName: bundle.manifest.name,
+          setDefault: opts.setDefault ?? lt?.setDefault ?? false,
+          dryRun: Boolean(opts.dryRun),
+          create: Boolean(opts.create),
+        });
+        if (!result.ok) return reportFailure(opts, result.failure, result.completed ? { completed: result.completed } : {});
+        if (opts.json) io.stdout(json({ ok: true, ...result.outcome }));
+        else io.stdout(pushReport(result.outcome));
+        setExit(EXIT.ok);
+      } finally {
+        client.destroy();
+      }
+    });
+}
+
+function diffSummary(d: DiffOutcome): string {
+  const which = `${d.templateName} version ${d.version} (${d.templateId}, ${d.region})`;
+  if (d.equal) return `${which} has exactly this user-data (${bytesText(d.rendered.bytes)})`;
+  if (d.sameText) {
+    const enc = (gzip: boolean) => (gzip ? "gzip" : "plain");
+    return `${which} has the same text but different bytes (${enc(d.current.gzip)} ${bytesText(d.current.bytes)} vs ${enc(d.rendered.gzip)} ${bytesText(d.rendered.bytes)}); push would create a version`;
+  }
+  return `${which} differs from the rendered user-data (${bytesText(d.current.bytes)} -> ${bytesText(d.rendered.bytes)})`;
+}
+
+/** The human report: template id, version, default version, bytes. */
+export function pushReport(o: PushOutcome): string {
+  const row = (label: string, value: string) => `${`${label}:`.padEnd(17)}${value}\n`;
+  const where = `${o.templateName}${o.templateId ? ` (${o.templateId})` : ""} in ${o.region}`;
+  const from = o.sourceVersion !== undefined ? ` from version ${o.sourceVersion}` : "";
+  const before = o.previousDefaultVersion;
+  const defaultRow = (unmoved: string) => {
+    if (before === undefined || before === o.defaultVersion) return row("default version", unmoved);
+    return row("default version", o.dryRun ? `${before} (would become ${o.defaultVersion})` : `${o.defaultVersion} (was ${before})`);
+  };
+  const userData = row("user-data", `${bytesText(o.bytes)}, sha256 ${o.sha256}`);
+  switch (o.action) {
+    case "created-template":
+      return row("launch template", `${where} (created)`) + row("created version", String(o.version)) + row("default version", String(o.defaultVersion)) + userData;
+    case "would-create-template":
+      return row("launch template", `${where} (does not exist)`) + row("dry run", "EC2 says creating it with this user-data as version 1 would succeed; nothing changed") + userData;
+    case "created-version":
+      return row("launch template", where) + row("created version", `${o.version}${from}`) + defaultRow(`${o.defaultVersion} (unchanged; --set-default moves it)`) + userData;
+    case "would-create-version":
+      return (
+        row("launch template", where) +
+        row("dry run", `EC2 says creating version ${o.version}${from} would succeed; nothing changed`) +
+        defaultRow(`${o.defaultVersion} (would stay)`) +
+        userData
+      );
+    case "unchanged":
+      return row("launch template", where) + row("unchanged", `version ${o.version} already has this user-data; nothing created`) + defaultRow(String(o.defaultVersion)) + userData;
+  }
+}
