@@ -55,8 +55,11 @@ export function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string)
   if (diags.length > 0) io.stderr(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
 }
 
+/** 16384 → "16,384" (toLocaleString would load ICU data: milliseconds at start-up). */
+const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+
 const budgetLine = (bytes: number, encoding: string) =>
-  `user-data: ${bytes.toLocaleString("en-US")} of ${USER_DATA_BUDGET.toLocaleString("en-US")} bytes${encoding === "gzip" ? " (gzip)" : ""}`;
+  `user-data: ${thousands(bytes)} of ${thousands(USER_DATA_BUDGET)} bytes${encoding === "gzip" ? " (gzip)" : ""}`;
 
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   let exitCode: number = EXIT.ok;

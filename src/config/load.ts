@@ -2,7 +2,7 @@
 // Every problem becomes a Diagnostic carrying file, line:col, YAML path, a
 // stable code and a hint; nothing here throws at the user or prints.
 import { isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import { catalogue, diagnostic, type Diagnostic, type DiagnosticCode } from "./errors.js";
 import { configSchema, type Config } from "./schema.js";
 
@@ -17,6 +17,8 @@ export interface LoadedConfig {
   file: string;
   /** Source text, kept so a diagnostic can show the offending line. */
   source: string;
+  /** The parsed document with positions, for locating later diagnostics. */
+  located?: Located;
 }
 
 type Path = (string | number)[];
@@ -243,14 +245,18 @@ export function parseConfig(source: string, file = "dockinit.yaml"): LoadedConfi
     for (const issue of parsed.error.issues) diags.push(...issueToDiagnostics(issue, loc, input));
     return { file, source, diagnostics: withFile(diags) };
   }
-  return { file, source, config: parsed.data, diagnostics: [] };
+  return { file, source, config: parsed.data, diagnostics: [], located: loc };
+}
+
+function reparse(source: string): Located {
+  const lineCounter = new LineCounter();
+  return { doc: parseDocument(source, { lineCounter, version: "1.2", schema: "core" }), lineCounter };
 }
 
 /** Attach a position to a diagnostic produced after loading (cross-field rules). */
 export function locate(loaded: LoadedConfig, diags: Diagnostic[]): Diagnostic[] {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(loaded.source, { lineCounter, version: "1.2", schema: "core" });
-  const loc: Located = { doc, lineCounter };
+  if (diags.length === 0) return diags;
+  const loc: Located = loaded.located ?? reparse(loaded.source);
   return sortDiagnostics(
     diags.map((d) => {
       if (d.line > 0 || d.path.length === 0) return { ...d, file: d.file ?? loaded.file };
