@@ -203,7 +203,7 @@ const MAX_DESCRIPTION = 255;
 /** EC2 caps ClientToken at 128 ASCII characters; 64 keeps it readable in CloudTrail. */
 const CLIENT_TOKEN_LENGTH = 64;
 const CLIENT_TOKEN_PREFIX = "dockinit-";
-/** Decoded user-data larger than this is shown as its size only (gzip bombs). */
+/** Gunzipping stops here: a gzip bomb in someone's template must not eat the memory. */
 const MAX_DECODED_BYTES = 4 * 1024 * 1024;
 
 export const sha256Hex = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");

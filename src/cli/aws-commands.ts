@@ -51,7 +51,8 @@ export function parseVersionSelector(text: string): string {
   );
 }
 
-const bytesText = (n: number) => `${n.toLocaleString("en-US")} bytes`;
+/** 6861 → "6,861 bytes", without toLocaleString (which loads ICU data). */
+const bytesText = (n: number) => `${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",")} bytes`;
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
 /** The SDK warns on every run that its 2027 releases need Node 22; users of dockinit cannot act on that. */
@@ -96,8 +97,10 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
   const awsSettings = (aws: typeof import("../aws/launch-template.js"), opts: AwsOpts, loaded: LoadResult): Ec2ClientSettings =>
     aws.resolveEc2ClientSettings({ region: opts.region, profile: opts.profile }, io.env, loaded.model?.launchTemplate?.region);
 
-  const reportFailure = (opts: AwsOpts, failure: AwsFailure, extra: Record<string, unknown> = {}) => {
-    io.stderr(`dockinit: ${failure.message}\n`);
+  const reportFailure = (opts: AwsOpts, settings: Ec2ClientSettings, failure: AwsFailure, extra: Record<string, unknown> = {}) => {
+    // "Not found" is often the wrong region: say which setting chose it.
+    const regionNote = failure.kind === "not-found" && settings.regionSource !== "sdk" ? ` (region from ${settings.regionSource})` : "";
+    io.stderr(`dockinit: ${failure.message}${regionNote}\n`);
     if (opts.json) io.stdout(json({ ok: false, error: failure, ...extra }));
     setExit(EXIT.aws);
   };
@@ -110,7 +113,8 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       const { loaded, bundle, templateName } = prepared;
       quietSdkNodeVersionWarning();
       const aws = await import("../aws/launch-template.js");
-      const client = aws.createEc2Client(awsSettings(aws, opts, loaded));
+      const settings = awsSettings(aws, opts, loaded);
+      const client = aws.createEc2Client(settings);
       try {
         const result = await aws.diffTemplate(client, {
           templateName,
@@ -118,7 +122,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
           userData: bundle.userData,
           renderedLabel: loaded.file,
         });
-        if (!result.ok) return reportFailure(opts, result.failure);
+        if (!result.ok) return reportFailure(opts, settings, result.failure);
         const d = result.outcome;
         if (opts.json) io.stdout(json({ ok: true, ...d }));
         else {
@@ -144,7 +148,8 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       const lt = loaded.model?.launchTemplate;
       quietSdkNodeVersionWarning();
       const aws = await import("../aws/launch-template.js");
-      const client = aws.createEc2Client(awsSettings(aws, opts, loaded));
+      const settings = awsSettings(aws, opts, loaded);
+      const client = aws.createEc2Client(settings);
       try {
         const result = await aws.pushUserData(client, {
           templateName,
@@ -155,7 +160,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
           dryRun: Boolean(opts.dryRun),
           create: Boolean(opts.create),
         });
-        if (!result.ok) return reportFailure(opts, result.failure, result.completed ? { completed: result.completed } : {});
+        if (!result.ok) return reportFailure(opts, settings, result.failure, result.completed ? { completed: result.completed } : {});
         if (opts.json) io.stdout(json({ ok: true, ...result.outcome }));
         else io.stdout(pushReport(result.outcome));
         setExit(EXIT.ok);

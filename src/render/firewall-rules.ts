@@ -98,10 +98,15 @@ function nftRuleset(model: Model): string {
   ].join("\n");
 }
 
+/** "a, b, c and 997 more": summaries stay one readable line. */
+function listSome(items: string[], max = 4): string {
+  return items.length <= max ? items.join(", ") : `${items.slice(0, max).join(", ")} and ${items.length - max} more`;
+}
+
 function summarise(model: Model): string[] {
   const ep = model.ephemeral;
   if (!ep.enabled) return [];
-  const src = ep.sources.length === 0 ? "any source" : ep.sources.map((s) => s.text).join(", ");
+  const src = ep.sources.length === 0 ? "any source" : listSome(ep.sources.map((s) => s.text));
   return [
     `ephemeral ports: ${ep.protocols.join("+")} from ${src} leaving by the external interface with source port ${ep.match.low}-${ep.match.high} is rewritten to ${ep.to.low}-${ep.to.high}`,
   ];
