@@ -11,6 +11,7 @@ import { STARTER_CONFIG } from "../config/default.js";
 import { hasErrors, type Diagnostic } from "../config/errors.js";
 import { formatDiagnostic } from "../config/format.js";
 import { configJsonSchema } from "../config/schema.js";
+import { registerAwsCommands } from "./aws-commands.js";
 
 export interface CliIO {
   stdout: (text: string | Uint8Array) => void;
@@ -137,6 +138,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .action(() => {
       io.stdout(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     });
+
+  // diff and push: the AWS SDK is import()ed inside their actions only.
+  registerAwsCommands(program, io, (c) => (exitCode = c), { pickConfig, printDiagnostics });
 
   try {
     await program.parseAsync(argv, { from: "user" });
