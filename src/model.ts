@@ -198,6 +198,18 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
     }
   });
 
+  if (config.firewall.backend === "nftables") {
+    const fw = config.firewall;
+    const unsupported: [boolean, (string | number)[]][] = [
+      [fw.published.rules.length > 0 || fw.published.default === "deny", ["firewall", "published"]],
+      [fw.containers.egress_allow.length > 0, ["firewall", "containers", "egress_allow"]],
+      [config.port_forwards.length > 0, ["port_forwards"]],
+    ];
+    for (const [used, path] of unsupported) {
+      if (used) diags.push(diagnostic("DI032", `${path.join(".")} is not enforced by the nftables backend`, path));
+    }
+  }
+
   if (diags.some((d) => d.severity === "error")) return { diagnostics: diags };
 
   const dns: DnsServer[] = config.docker.daemon.dns.map((d) => {

@@ -41,6 +41,7 @@ export const catalogue = {
   DI028: { title: "match and to ranges do not overlap sensibly", hint: "`to` must be a range the upstream ACL admits, and `match` the ports to rewrite; make `match` include ports outside `to`", severity: "warning" },
   DI029: { title: "invalid DNS search domain", hint: "use a domain name like internal.example (letters, digits, '-' and '.')", severity: "error" },
   DI030: { title: "duplicate published port rule", hint: "give each port/protocol pair one rule; merge the allow lists", severity: "error" },
+  DI032: { title: "policy not available with the nftables backend", hint: "published-port rules, egress_allow and port_forwards are enforced by the iptables backend (DOCKER-USER); set firewall.backend: iptables", severity: "error" },
   DI031: { title: "daemon setting managed by dockinit", hint: "set DNS with docker.daemon.dns / dns_search, not in docker.daemon.settings", severity: "error" },
 
   // ── Files and user-data ─────────────────────────────────────────────

@@ -1,7 +1,7 @@
 // /usr/local/sbin/dockinit-firewall: the on-host half of dockinit.
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
-import { planFirewall } from "./firewall-rules.js";
+import { egressEntries, planFirewall } from "./firewall-rules.js";
 import { HOST_PATHS } from "./paths.js";
 import { renderTemplate } from "./templates.js";
 
@@ -15,6 +15,8 @@ export function renderFirewallScript(model: Model): Artifact {
     families: families.map((f) => f.family).join(" "),
     familyRules: families,
     nft: plan.nft,
+    egress: model.firewall.containers.egressAllow.length > 0 ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
+    egressFamilies: model.firewall.containers.egressAllow.length > 0 ? families.map((f) => f.family).join(" ") : "",
     hostRange: model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false,
     summary: plan.summary,
   });

@@ -51,11 +51,15 @@ export function firewallRunner(ns: string, script: string, opts: IptablesBackend
     spawn: (...args) => spawnBackground("bash", [script, ...args], { netns: ns, env }),
     async save(family = 4) {
       const out = await runInOk(ns, `${ipt(family)}-save`, []);
-      return out
+      const lines = out
         .split("\n")
         .filter((l) => !l.startsWith("#"))
-        .map((l) => l.replace(/\[\d+:\d+\]$/, "[0:0]"))
-        .join("\n");
+        .map((l) => l.replace(/\[\d+:\d+\]$/, "[0:0]"));
+      // A table that only ever got looked at shows up with its built-in
+      // chains and nothing else; it is the same firewall as no table at all.
+      const blocks = lines.join("\n").split(/(?=^\*)/m);
+      const pristine = (b: string) => b.split("\n").every((l) => l === "" || l === "COMMIT" || l.startsWith("*") || /^:[A-Z]+ ACCEPT \[0:0\]$/.test(l));
+      return blocks.filter((b) => !pristine(b)).join("");
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -1,0 +1,322 @@
+// Proven on a boot: a real Debian bookworm system (systemd-nspawn), whose only
+// configuration is dockinit's rendered user-data in a NoCloud seed, comes up
+// as a Docker host whose containers' connections leave with remapped source
+// ports — observed from outside, by the upstream echo server.
+//
+//   upstream ns: 198.51.100.10:8080 echo server ("ADDR PORT" of the peer),
+//                169.254.169.254:80 fake IMDSv2 (VPC 198.51.100.0/24)
+//        │ veth
+//   host ns = the guest's network: eth0 192.0.2.2, default via 192.0.2.1;
+//             cloud-init → write_files + runcmd dockinit-boot → Docker,
+//             dockinit-vpc-dns, dockinit-firewall(+watch)
+//
+// The guest masquerades its Docker networks (172.17/16, 172.18/16, ...), so
+// upstream only ever sees 192.0.2.2 and the port the NAT chose.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootGuest, cloudInitEvents, ensureRootfs, GUEST_NEEDS, TOOLS_IMAGE, type Guest, type Rootfs } from "../support/guest.js";
+import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
+import { skipUnless } from "../support/system.js";
+import { killAllTracked, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
+import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Proto, type Topology } from "./lib/topology.js";
+
+const skip = skipUnless([...GUEST_NEEDS, "socat", "conntrack", "/usr/bin/python3"]);
+
+const FAKE_IMDS = fileURLToPath(new URL("../support/fake-imds.py", import.meta.url));
+const IMDS_ADDR = "169.254.169.254";
+/** fake-imds.py answers 198.51.100.0/24: the VPC resolver is base + 2. */
+const VPC_RESOLVER = "198.51.100.2";
+const PORT = 8080;
+/** The watch's documented worst case is WATCH_POLL = 10 s; allow a margin. */
+const WATCH_BOUND_MS = 15_000;
+/** cloud-init events that carry dockinit's work: reading the user-data, writing the files, runcmd → dockinit-boot. */
+const OUR_EVENTS = ["consume-user-data", "config-write-files", "config-runcmd", "config-scripts-user"];
+
+const remapped = (p: number) => p >= 49152 && p <= 61000;
+const secs = (from: number, to: number): string => `${((to - from) / 1000).toFixed(1)} s`;
+
+interface ManifestFile {
+  path: string;
+  mode: string;
+  owner: string;
+  sha256?: string;
+}
+
+interface Env {
+  topo: Topology;
+  imds: Background;
+  servers: EchoServer[];
+  bundle: RenderedBundle;
+  files: ManifestFile[];
+  guest: Guest;
+}
+
+async function startFakeImds(topo: Topology): Promise<Background> {
+  await runInOk(topo.upstream, "ip", ["addr", "add", `${IMDS_ADDR}/32`, "dev", "lo"]);
+  const imds = await spawnBackground("/usr/bin/python3", [FAKE_IMDS, "--bind", IMDS_ADDR, "--port", "80"], { netns: topo.upstream });
+  await waitFor(
+    "the fake IMDS to listen",
+    async () => {
+      if (!imds.running()) throw new WaitAborted(`fake-imds.py exited: ${tail(imds.output(), 10)}`);
+      return imds.output().includes(`listening ${IMDS_ADDR}:80`);
+    },
+    { timeoutMs: 10_000, intervalMs: 50 },
+  );
+  return imds;
+}
+
+/** Topology, fake IMDS, echo servers, then the guest booted with `bundle`'s user-data, ready to run containers. */
+async function bootWith(rootfs: Rootfs, bundle: RenderedBundle, protos: Proto[]): Promise<Env> {
+  const started = Date.now();
+  // Forwarding off, as on a fresh instance: Docker in the guest turns it on.
+  const topo = await createTopology({ forwarding: false });
+  const env: Partial<Env> = { topo, bundle, servers: [] };
+  try {
+    env.imds = await startFakeImds(topo);
+    for (const proto of protos) env.servers!.push(await startPortEchoServer(topo.upstream, ADDR.serverV4, PORT, proto));
+    env.files = (JSON.parse(readFileSync(join(bundle.out, "manifest.json"), "utf8")) as { files: ManifestFile[] }).files;
+    const booting = Date.now();
+    const guest = await bootGuest({ netns: topo.host, userData: readFileSync(join(bundle.out, "user-data")), rootfs });
+    env.guest = guest;
+    const pid1 = Date.now();
+    const ci = await guest.waitForCloudInit(180_000);
+    const booted = Date.now();
+    const cgroups = await guest.enableCgroupWrites();
+    await guest.importToolsImage();
+    console.log(
+      `guest ${guest.machine}: topology+servers ${secs(started, booting)}, copy+PID 1 ${secs(booting, pid1)} ` +
+        `(cp ${secs(0, guest.timings.copyMs)}, PID 1 ${secs(0, guest.timings.startMs)}), ` +
+        `cloud-final ${ci.state} after ${secs(pid1, booted)}, ` +
+        `cgroups remounted rw: ${cgroups.join(" ") || "none"}; ready after ${secs(started, Date.now())}`,
+    );
+    return env as Env;
+  } catch (err) {
+    const why = env.guest ? `${String(err)}\n${await guestDiagnostics(env.guest)}` : err;
+    await teardown(env);
+    throw why instanceof Error ? why : new Error(String(why));
+  }
+}
+
+/** What to read when a guest did not come up as expected. */
+async function guestDiagnostics(guest: Guest): Promise<string> {
+  if (!guest.running()) return `--- guest console ---\n${await guest.consoleTail(40)}`;
+  const status = await guest.exec("cloud-init", ["status", "--long"], { timeoutMs: 20_000 });
+  const failed = await guest.exec("systemctl", ["--failed", "--no-legend"], { timeoutMs: 10_000 });
+  return [
+    `--- cloud-init status --long ---\n${status.stdout.trim()}`,
+    `--- systemctl --failed ---\n${failed.stdout.trim() || "(none)"}`,
+    `--- journalctl -u docker ---\n${await guest.journal("docker.service", 15)}`,
+    `--- journalctl -u cloud-final ---\n${await guest.journal("cloud-final.service", 25)}`,
+  ].join("\n");
+}
+
+async function teardown(env: Partial<Env> | undefined): Promise<void> {
+  if (!env) return;
+  await env.guest?.destroy();
+  for (const s of env.servers ?? []) await s.stop();
+  await env.imds?.stop();
+  await env.topo?.destroy();
+  env.bundle?.cleanup();
+}
+
+/** Source port upstream saw for one connection from a container in the guest. */
+async function portSeen(env: Env, o: { sourcePort: number; network?: string; proto?: Proto }): Promise<number> {
+  await flushConntrack(env.topo.host);
+  return peerPort(
+    await env.guest.connectFromContainer({ addr: ADDR.serverV4, port: PORT, proto: o.proto ?? "tcp", sourcePort: o.sourcePort, network: o.network, timeoutMs: 4_000 }),
+  );
+}
+
+/** `systemctl is-active UNITS` in the guest, with each unit's journal on failure. */
+async function expectActive(guest: Guest, units: string[]): Promise<void> {
+  const r = await guest.exec("systemctl", ["is-active", ...units], { timeoutMs: 15_000 });
+  const states = r.stdout.trim().split("\n");
+  for (const [i, unit] of units.entries()) {
+    if (states[i] !== "active") {
+      expect.fail(`${unit} is ${states[i] ?? "unknown"}; journalctl -u ${unit}:\n${await guest.journal(unit)}`);
+    }
+  }
+}
+
+/** The firewall's own verdict, once it is in place again (bounded); returns how long that took. */
+async function firewallSettles(guest: Guest, boundMs: number): Promise<number> {
+  const started = Date.now();
+  let last = "";
+  await waitFor(
+    "dockinit-firewall status to pass in the guest",
+    async () => {
+      const r = await guest.exec("/usr/local/sbin/dockinit-firewall", ["status", "--quiet"], { timeoutMs: 10_000 });
+      last = `${r.stdout}${r.stderr}`.trim();
+      return r.code === 0;
+    },
+    { timeoutMs: boundMs, intervalMs: 250 },
+  ).catch(async (err: unknown) => {
+    expect.fail(`${String(err)}\nlast status: ${last}\njournalctl -u dockinit-firewall:\n${await guest.journal("dockinit-firewall.service", 20)}`);
+  });
+  return Date.now() - started;
+}
+
+/** The checks every backend shares: cloud-init, files, DNS, Docker. */
+function bootChecks(get: () => Env): void {
+  it("cloud-init finished: reading the user-data, write_files, runcmd and scripts-user succeeded with no warning", async () => {
+    const { guest } = get();
+    const status = await guest.execOk("cloud-init", ["status", "--long"]);
+    expect(status).toMatch(/^status: done$/m);
+    const log = await guest.execOk("cat", ["/var/log/cloud-init.log"], { timeoutMs: 15_000 });
+    for (const e of cloudInitEvents(log, OUR_EVENTS)) {
+      expect(e.result, `cloud-init event ${e.event} (${e.name ?? "never started"}) did not succeed`).toBe("SUCCESS");
+      expect(e.problems, `problems logged during ${e.name ?? e.event}`).toEqual([]);
+    }
+    const result = JSON.parse(await guest.execOk("cat", ["/run/cloud-init/result.json"])) as { v1: { errors: unknown[] } };
+    expect(result.v1.errors, "errors in /run/cloud-init/result.json").toEqual([]);
+    // dockinit-boot's own messages go to cloud-init's output log.
+    const output = await guest.execOk("cat", ["/var/log/cloud-init-output.log"], { timeoutMs: 15_000 });
+    expect(output.split("\n").filter((l) => /dockinit-[\w-]+: (warning|error)/i.test(l))).toEqual([]);
+  });
+
+  it("every file in the manifest is on the guest with the manifest's mode and owner (and content, but the rewritten daemon.json)", async () => {
+    const { guest, files } = get();
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const st = await guest.exec("stat", ["-c", "%a %U:%G", f.path]);
+      expect(st.code, `${f.path} is missing on the guest: ${st.stderr}`).toBe(0);
+      const [mode, owner] = st.stdout.trim().split(" ");
+      expect(parseInt(mode ?? "", 8), `mode of ${f.path}`).toBe(parseInt(f.mode, 8));
+      expect(owner, `owner of ${f.path}`).toBe(f.owner);
+      if (f.path === "/etc/docker/daemon.json" || !f.sha256) continue; // dockinit-vpc-dns rewrites it at boot
+      const sum = (await guest.execOk("sha256sum", [f.path])).split(" ")[0];
+      expect(sum, `content of ${f.path}`).toBe(f.sha256);
+    }
+  });
+
+  it(`daemon.json carries the VPC resolver ${VPC_RESOLVER} from the fake IMDS, and Docker uses it`, async () => {
+    const { guest } = get();
+    const daemon = JSON.parse(await guest.execOk("cat", ["/etc/docker/daemon.json"])) as { dns?: string[] };
+    expect(daemon.dns, `journalctl -u dockinit-vpc-dns:\n${await guest.journal("dockinit-vpc-dns.service", 20)}`).toEqual([VPC_RESOLVER]);
+    // Docker read it: containers get the resolver (dockinit-boot restarted Docker after the rewrite).
+    const resolv = await guest.execOk("docker", ["run", "--rm", TOOLS_IMAGE, "cat", "/etc/resolv.conf"]);
+    expect(resolv).toMatch(new RegExp(`^nameserver ${VPC_RESOLVER.replace(/\./g, "\\.")}$`, "m"));
+  });
+}
+
+describe.skipIf(skip)("booted Debian guest configured only by dockinit's user-data", () => {
+  let rootfs: Rootfs | undefined;
+  beforeAll(async () => {
+    rootfs = await ensureRootfs({ timeoutMs: 540_000 });
+    console.log(`rootfs ${rootfs.key}: ${rootfs.built ? `built in ${(rootfs.durationMs / 1000).toFixed(1)} s` : "cached"} (${rootfs.root})`);
+  }, 600_000);
+  afterAll(async () => {
+    await killAllTracked();
+  });
+
+  describe("seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000", () => {
+    let env: Env | undefined;
+    const get = (): Env => env ?? expect.fail("the guest did not boot");
+    beforeAll(async () => {
+      env = await bootWith(rootfs!, renderFixture("seed"), ["tcp"]);
+    });
+    afterAll(async () => {
+      await teardown(env);
+    });
+
+    bootChecks(get);
+
+    it("docker info answers; dockinit-firewall.service and dockinit-firewall-watch.service are active", async () => {
+      const { guest } = get();
+      expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
+      await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
+    });
+
+    it("a container on the default bridge connecting from port 33000 reaches upstream from a port in 49152-61000", async () => {
+      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+    });
+
+    it("after systemctl restart docker, the rules come back and port 33000 is remapped again", async () => {
+      const { guest } = get();
+      await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
+      const ms = await firewallSettles(guest, WATCH_BOUND_MS);
+      console.log(`iptables: firewall in place ${ms} ms after systemctl restart docker returned`);
+      await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
+      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+    });
+
+    it(`on a network created after boot (docker network create), port 33000 is remapped within ${WATCH_BOUND_MS / 1000} s`, async () => {
+      const env = get();
+      await env.guest.execOk("docker", ["network", "create", "late"]);
+      const created = Date.now();
+      const seen: number[] = [];
+      await waitFor(
+        "a connection from the new network to arrive remapped",
+        async () => {
+          const p = await portSeen(env, { sourcePort: 33000, network: "late" });
+          seen.push(p);
+          return remapped(p);
+        },
+        { timeoutMs: WATCH_BOUND_MS, intervalMs: 250 },
+      ).catch(async (err: unknown) => {
+        expect.fail(`${String(err)}\nports seen: ${seen.join(", ")}\njournalctl -u dockinit-firewall-watch:\n${await env.guest.journal("dockinit-firewall-watch.service", 20)}`);
+      });
+      console.log(`iptables: new network remapped ${Date.now() - created} ms after docker network create (ports seen: ${seen.join(", ")})`);
+      expect((await env.guest.exec("/usr/local/sbin/dockinit-firewall", ["status"])).code).toBe(0);
+    });
+
+    it("control: with the watch stopped, a new network leaks port 33000 unchanged; starting the watch repairs it", async () => {
+      // Proves the previous check measures the watch: Docker's MASQUERADE for
+      // a new network goes above dockinit's jump, and nothing else moves it.
+      const env = get();
+      await env.guest.execOk("systemctl", ["stop", "dockinit-firewall-watch.service"]);
+      await env.guest.execOk("docker", ["network", "create", "unwatched"]);
+      expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toBe(33000);
+      await env.guest.execOk("systemctl", ["start", "dockinit-firewall-watch.service"]);
+      await firewallSettles(env.guest, WATCH_BOUND_MS);
+      expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toSatisfy(remapped);
+    });
+  });
+
+  describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, no watcher", () => {
+    let env: Env | undefined;
+    const get = (): Env => env ?? expect.fail("the guest did not boot");
+    beforeAll(async () => {
+      env = await bootWith(
+        rootfs!,
+        renderYaml("version: 1\nname: nft-boot\ndocker:\n  daemon:\n    dns: [vpc]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
+        ["tcp", "udp"],
+      );
+    });
+    afterAll(async () => {
+      await teardown(env);
+    });
+
+    bootChecks(get);
+
+    it("docker info answers; dockinit-firewall.service is active and no watch unit is installed", async () => {
+      const { guest, files } = get();
+      expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
+      await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
+      expect(files.map((f) => f.path)).not.toContain("/etc/systemd/system/dockinit-firewall-watch.service");
+    });
+
+    it("a container on the default bridge reaches upstream from a port in 49152-61000 (TCP 33000, UDP 33001)", async () => {
+      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+      expect(await portSeen(get(), { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
+    });
+
+    it("after systemctl restart docker, port 33000 is remapped again", async () => {
+      const { guest } = get();
+      await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
+      const ms = await firewallSettles(guest, WATCH_BOUND_MS);
+      console.log(`nftables: firewall in place ${ms} ms after systemctl restart docker returned`);
+      await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
+      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+    });
+
+    it("on a network created after boot, the first connection from port 33000 is already remapped", async () => {
+      const env = get();
+      await env.guest.execOk("docker", ["network", "create", "late"]);
+      expect(await portSeen(env, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+      expect(await portSeen(env, { sourcePort: 33001, network: "late", proto: "udp" })).toSatisfy(remapped);
+    });
+  });
+});
