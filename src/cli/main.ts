@@ -11,6 +11,7 @@ import { STARTER_CONFIG } from "../config/default.js";
 import { hasErrors, type Diagnostic } from "../config/errors.js";
 import { formatDiagnostic } from "../config/format.js";
 import { configJsonSchema } from "../config/schema.js";
+import { explainFirewall } from "../render/explain.js";
 import { registerAwsCommands } from "./aws-commands.js";
 
 export interface CliIO {
@@ -131,6 +132,16 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         io.stdout(`wrote ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);
       }
     });
+
+  configOption(program.command("explain").description("print the firewall a config produces, each rule in plain words")).action((opts: ConfigOpts) => {
+    const loaded = pickConfig(opts, io);
+    printDiagnostics(io, loaded.diagnostics, loaded.source);
+    if (!loaded.model) {
+      exitCode = EXIT.invalid;
+      return;
+    }
+    io.stdout(explainFirewall(loaded.model));
+  });
 
   program
     .command("schema")

@@ -123,12 +123,12 @@ function userChainRules(model: Model, family: Family): string[] {
       add(`-i ${EXT_IF} ${port} -j RETURN`);
       continue;
     }
-    const cidrs = r.allow.filter((a) => a.family === family);
-    if (cidrs.length === 0 && !r.allowLoopback) continue;
-    for (const src of cidrs) add(`-s ${src.text} -i ${EXT_IF} ${port} -j RETURN`);
+    // A family with none of the listed networks gets the drop alone: a port
+    // allowed only from IPv4 networks is closed over IPv6, not left open.
+    for (const src of r.allow.filter((a) => a.family === family)) add(`-s ${src.text} -i ${EXT_IF} ${port} -j RETURN`);
     // loopback only: no forwarded connection at all; the host's own go
     // through OUTPUT (or docker-proxy) and never reach FORWARD.
-    add(cidrs.length === 0 ? `${port} -j DROP` : `-i ${EXT_IF} ${port} -j DROP`);
+    add(r.allow.length === 0 ? `${port} -j DROP` : `-i ${EXT_IF} ${port} -j DROP`);
   }
   if (fw.published.default === "deny") add(`-i ${EXT_IF} -m conntrack --ctstate DNAT -j DROP`);
   return out;
@@ -225,8 +225,8 @@ function summarise(model: Model): string[] {
   }
   const fw = model.firewall;
   for (const r of fw.published.rules) {
-    const who = r.allowAny ? "anyone" : [...(r.allowLoopback ? ["the host itself"] : []), ...r.allow.map((a) => a.text)].join(" and ");
-    out.push(`published port ${r.port}/${r.protocol}: only from ${who}`);
+    const who = [...(r.allowLoopback ? ["the host itself"] : []), ...r.allow.map((a) => a.text)].join(" and ");
+    out.push(`published port ${r.port}/${r.protocol}: ${r.allowAny ? "open to anyone" : `only from ${who}`}`);
   }
   if (fw.published.default === "deny") out.push("other published ports: not reachable from outside");
   if (fw.containers.blockMetadata) out.push("containers: instance metadata (169.254.169.254, fd00:ec2::254) blocked");
