@@ -1,0 +1,100 @@
+// Packaging: format, gzip as the last step, the 16,384-byte budget, MIME parts
+// and files read with `source:`. Table-driven where the shape allows.
+import { randomBytes } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { loadConfigString, renderBundle, USER_DATA_BUDGET } from "../../src/index.js";
+
+const files: Record<string, string> = {
+  "motd.txt": "hello from a file\n",
+  "parts/a.sh": "#!/bin/sh\necho a\n",
+  "parts/b.yaml": "#cloud-config\nbootcmd: [[true]]\n",
+  // Incompressible and compressible payloads around the budget.
+  "random.b64": randomBytes(30_000).toString("base64"),
+  "text.txt": "the same line of text, again and again\n".repeat(800),
+};
+
+/** The user-data as text, gunzipped when the bundle was gzipped. */
+const text = (b: { userData: Buffer; manifest: { userData: { encoding: string } } }) =>
+  (b.manifest.userData.encoding === "gzip" ? gunzipSync(b.userData) : b.userData).toString("utf8");
+
+function render(yaml: string) {
+  const loaded = loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`, { files: { read: (p) => files[p] } });
+  return { loaded, ...renderBundle(loaded) };
+}
+
+describe("gzip and the 16,384-byte budget", () => {
+  it.each([
+    { gzip: "never", file: "text.txt", outcome: "DI047" },
+    { gzip: "auto", file: "text.txt", outcome: "gzip" },
+    { gzip: "always", file: "motd.txt", outcome: "gzip" },
+    { gzip: "auto", file: "random.b64", outcome: "DI047" },
+  ])("gzip: $gzip with $file → $outcome", ({ gzip, file, outcome }) => {
+    const r = render(`user_data:\n  gzip: ${gzip}\n  write_files: [{ path: /opt/payload, source: ${file} }]\n`);
+    if (outcome === "DI047") {
+      expect(r.bundle).toBeUndefined();
+      const d = r.diagnostics.find((x) => x.code === "DI047")!;
+      expect(d.message).toMatch(/EC2 allows 16384\. Largest: \/opt\/payload \d+ B/);
+      return;
+    }
+    const b = r.bundle!;
+    expect(b.manifest.userData.encoding).toBe(outcome);
+    expect(b.userData.length).toBeLessThanOrEqual(USER_DATA_BUDGET);
+    const decoded = text(b);
+    expect(decoded.startsWith("#cloud-config\n")).toBe(true);
+    expect(decoded).toContain("/opt/payload");
+    expect(b.manifest.userData.rawBytes).toBe(Buffer.byteLength(decoded));
+  });
+
+  it("gzip output is deterministic (no timestamp, no file name)", () => {
+    const a = render("user_data: { gzip: always }").bundle!.userData;
+    const b = render("user_data: { gzip: always }").bundle!.userData;
+    expect(a.equals(b)).toBe(true);
+    expect(a.readUInt32LE(4)).toBe(0); // gzip MTIME field
+  });
+});
+
+describe("formats and parts", () => {
+  it("auto is a single cloud-config without parts, MIME with them", () => {
+    expect(render("").bundle!.manifest.userData.format).toBe("cloud-config");
+    expect(render("user_data: { parts: [{ file: parts/a.sh, type: x-shellscript }] }").bundle!.manifest.userData.format).toBe("mime");
+  });
+
+  it("MIME: dockinit's cloud-config first, then parts in order, each with its type, filename and merge type", () => {
+    const b = render(
+      "user_data:\n  parts:\n    - { file: parts/a.sh, type: x-shellscript }\n    - { file: parts/b.yaml, type: cloud-config, merge_type: 'list(append)+dict(recurse_array)+str()' }\n",
+    ).bundle!;
+    const mime = text(b);
+    const boundary = /boundary="([^"]+)"/.exec(mime)![1]!;
+    const parts = mime.split(`--${boundary}`).slice(1, -1);
+    expect(parts.map((p) => /Content-Type: (\S+);/.exec(p)![1])).toEqual(["text/cloud-config", "text/x-shellscript", "text/cloud-config"]);
+    expect(parts[1]).toContain('filename="a.sh"');
+    expect(parts[2]).toContain("X-Merge-Type: list(append)+dict(recurse_array)+str()");
+    expect(mime.endsWith(`--${boundary}--\n`)).toBe(true);
+  });
+
+  it("the MIME boundary follows the content: same input same bytes, other input other boundary", () => {
+    const one = text(render("user_data: { parts: [{ file: parts/a.sh, type: x-shellscript }] }").bundle!);
+    const same = text(render("user_data: { parts: [{ file: parts/a.sh, type: x-shellscript }] }").bundle!);
+    const other = text(render("user_data: { parts: [{ file: parts/b.yaml, type: cloud-config }] }").bundle!);
+    const boundaryOf = (t: string) => /boundary="([^"]+)"/.exec(t)![1];
+    expect(same).toBe(one);
+    expect(boundaryOf(other)).not.toBe(boundaryOf(one));
+  });
+});
+
+describe("user write_files, packages and runcmd", () => {
+  it("source: reads the file relative to the config and ships it with its mode and owner", () => {
+    const b = render("user_data:\n  write_files: [{ path: /etc/motd, source: motd.txt, permissions: '0600', owner: 'root:adm', defer: true }]\n").bundle!;
+    const f = b.files.find((x) => x.path === "/etc/motd")!;
+    expect(f).toMatchObject({ content: files["motd.txt"], permissions: "0600", owner: "root:adm", defer: true, origin: "user" });
+    expect(b.cloudConfig).toMatch(/- path: \/etc\/motd\n {4}content: \|\n {6}hello from a file\n {4}permissions: "0600"\n {4}owner: root:adm\n {4}defer: true/);
+  });
+
+  it("packages and runcmd merge after dockinit's own boot step", () => {
+    const b = render("user_data:\n  packages: [jq]\n  runcmd: [[systemctl, enable, --now, docker], 'echo done']\n").bundle!;
+    expect(b.cloudConfig).toContain("packages:\n  - jq\n");
+    expect(b.cloudConfig).toMatch(/runcmd:\n {2}- - \/usr\/local\/sbin\/dockinit-boot\n {2}- - systemctl\n/);
+    expect(b.cloudConfig).toContain("  - echo done\n");
+  });
+});
