@@ -1,0 +1,77 @@
+// Every example in README.md runs: the shell commands (against the built
+// CLI), the library examples (as written, importing "dockinit"), and the
+// diagnostic it shows is exactly what dockinit prints.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { REPO } from "../support/fixtures.js";
+import { commandLines, readmeBlocks } from "../support/readme.js";
+
+const BIN = join(REPO, "bin", "dockinit.cjs");
+const blocks = readmeBlocks();
+const work = mkdtempSync(join(tmpdir(), "dockinit-readme-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Run a README command line with `npx dockinit`/`dockinit` meaning the built CLI. */
+function sh(line: string, cwd: string) {
+  // Only the command word: "dockinit.schema.json" stays a file name.
+  const script = line.replace(/(^|&&\s*|\|\s*)(npx )?dockinit(?=\s|$)/g, '$1"$DOCKINIT"');
+  return spawnSync("bash", ["-c", script], { cwd, encoding: "utf8", env: { ...process.env, DOCKINIT: BIN, NO_COLOR: "1" }, timeout: 30_000 });
+}
+
+describe.skipIf(!existsSync(BIN))("README examples", () => {
+  it("the first command renders the default bundle into out/", () => {
+    const first = commandLines(blocks.find((b) => b.section.startsWith("Two commands"))!)[0]!;
+    expect(first).toBe("npm ci && npx dockinit render");
+    const dir = join(work, "fresh");
+    mkdirSync(dir);
+    const r = sh(first.replace("npm ci && ", ""), dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, "out", "manifest.json"), "utf8")).toBe(readFileSync(join(REPO, "out", "manifest.json"), "utf8"));
+  });
+
+  it("the test command is the one .ci/run runs", () => {
+    const block = blocks.find((b) => b.code.includes("DOCKINIT_REQUIRE_SYSTEM_TESTS=1 npm test"))!;
+    expect(readFileSync(join(REPO, ".ci", "run"), "utf8")).toContain(block.code.trim());
+  });
+
+  it("every command under 'Using it' succeeds, in order", () => {
+    const dir = join(work, "using");
+    mkdirSync(dir);
+    const lines = commandLines(blocks.find((b) => b.section === "Using it")!);
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    for (const line of lines) {
+      const r = sh(line, dir);
+      expect(r.status, `${line}\n${r.stderr}`).toBe(0);
+    }
+    expect(JSON.parse(readFileSync(join(dir, "dockinit.schema.json"), "utf8")).title).toBe("dockinit.yaml");
+    expect(readFileSync(join(dir, "user-data")).equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
+  });
+
+  it("the diagnostic shown is exactly what dockinit prints for that file", () => {
+    const shown = blocks.find((b) => b.code.includes("error DI021"))!.code;
+    const dir = join(work, "bad");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nephemeral_ports:\n  to: 61000-49152\n");
+    const r = sh("dockinit check", dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(shown);
+  });
+
+  it("the library example runs as written", () => {
+    const code = blocks.filter((b) => b.lang === "ts")[0]!.code;
+    const file = join(REPO, ".cache", "readme", "library-example.ts");
+    mkdirSync(join(REPO, ".cache", "readme"), { recursive: true });
+    writeFileSync(file, code);
+    const out = execFileSync(join(REPO, "node_modules", ".bin", "tsx"), [file], { cwd: REPO, encoding: "utf8" });
+    expect(out).toMatch(/^\d+ bytes of user-data\n/);
+    expect(out).toContain("/usr/local/sbin/dockinit-firewall");
+  });
+
+  it("the vitest example is test/unit/readme-snapshot.test.ts, verbatim", () => {
+    const code = blocks.filter((b) => b.lang === "ts")[1]!.code;
+    expect(readFileSync(join(REPO, "test", "unit", "readme-snapshot.test.ts"), "utf8")).toBe(code);
+  });
+});
