@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "bin/", "out/", "node_modules/", ".cache/", "test/fixtures/"] },
+  { ignores: ["dist/", "bin/", "out/", "node_modules/", ".cache/", ".scratch/", "test/fixtures/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
