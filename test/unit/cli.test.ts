@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/main.js";
-import { FIXTURES, REPO } from "../support/fixtures.js";
+import { FIXTURES, REPO, SHARED_EXAMPLES } from "../support/fixtures.js";
+import { readdirSync } from "node:fs";
 
 let dir: string;
 beforeEach(() => {
@@ -90,6 +91,16 @@ describe("dockinit CLI", () => {
     const s = await cli("render", "--stdout", "-c", "dockinit.yaml");
     expect(s.code).toBe(0);
     expect(Buffer.from(s.stdout, "latin1").equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
+  });
+
+  const invalid = existsSync(join(SHARED_EXAMPLES, "invalid")) ? readdirSync(join(SHARED_EXAMPLES, "invalid")) : [];
+  it.each(invalid)("render of invalid/%s exits 1 with a coded diagnostic and writes nothing", async (file) => {
+    copyFileSync(join(SHARED_EXAMPLES, "invalid", file), join(dir, file));
+    const r = await cli("render", "-c", file, "-o", "out");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^${file.replace(".", "\\.")}:\\d+:\\d+: error DI\\d{3}: `, "m"));
+    expect(r.stderr).toContain("hint: ");
+    expect(existsSync(join(dir, "out"))).toBe(false);
   });
 
   it("a missing -c file is DI005, exit 1", async () => {

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { configJsonSchema } from "../../src/index.js";
 import { REPO } from "../support/fixtures.js";
 import { commandLines, readmeBlocks } from "../support/readme.js";
 
@@ -68,6 +69,24 @@ describe.skipIf(!existsSync(BIN))("README examples", () => {
     const out = execFileSync(join(REPO, "node_modules", ".bin", "tsx"), [file], { cwd: REPO, encoding: "utf8" });
     expect(out).toMatch(/^\d+ bytes of user-data\n/);
     expect(out).toContain("/usr/local/sbin/dockinit-firewall");
+  });
+
+  it("the configuration table names exactly the schema's keys", () => {
+    // Leaf keys of the JSON Schema, as dotted paths (lists' item keys are
+    // described inline in the table, so the walk stops at arrays).
+    const leaves: string[] = [];
+    const walk = (node: Record<string, unknown>, path: string) => {
+      const props = node.properties as Record<string, Record<string, unknown>> | undefined;
+      if (!props) return void leaves.push(path);
+      for (const [k, v] of Object.entries(props)) walk(v, path ? `${path}.${k}` : k);
+    };
+    walk(configJsonSchema(), "");
+    const table = readFileSync(join(REPO, "README.md"), "utf8").split("## Configuration")[1]!.split("\n## ")[0]!;
+    const documented = new Set([...table.matchAll(/^\| `([a-z_.$]+)`(?:, `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1]!, m[2]].filter(Boolean) as string[]));
+    const covered = (leaf: string) => [...documented].some((d) => leaf === d || leaf.startsWith(`${d}.`));
+    expect(leaves.filter((l) => l !== "$schema" && !covered(l))).toEqual([]);
+    const known = (d: string) => leaves.some((l) => l === d || l.startsWith(`${d}.`));
+    expect([...documented].filter((d) => !known(d))).toEqual([]);
   });
 
   it("the vitest example is test/unit/readme-snapshot.test.ts, verbatim", () => {
