@@ -128,22 +128,38 @@ function canRunNamespaces() {
   } else {
     const lib = await import(join(REPO, "dist", "index.js"));
     lines.push(
-      "N MASQUERADE rules (one per source /32) loaded into a fresh network namespace. `dockinit apply` is the rendered script",
-      "(preflight, one iptables-save, one iptables-restore); *re-apply* is a second apply of the unchanged set (one iptables-save,",
-      "nothing to load); the baselines are one raw `iptables-restore --noflush` of the same rules and the naive one `iptables -A` per rule.",
+      "Rules loaded into a fresh network namespace. `dockinit apply` is the rendered script (preflight, one iptables-save,",
+      "one iptables-restore); *re-apply* is a second apply of the unchanged set (one iptables-save, nothing to load); the",
+      "baselines are one raw `iptables-restore --noflush` of the same rules and the naive one `iptables` call per rule.",
       "",
-      "| N | dockinit apply | re-apply | raw iptables-restore | naive iptables -A | apply / raw | re-apply / raw |",
+      "| rules | dockinit apply | re-apply | raw iptables-restore | naive iptables per rule | apply / raw | re-apply / raw |",
       "| --- | --- | --- | --- | --- | --- | --- |",
     );
-    for (const n of [10, 100, 1000]) {
-      const sources = Array.from({ length: n }, (_, i) => `172.17.${i >> 8}.${i & 255}/32`);
-      const yaml = `version: 1\nname: bench\ndocker:\n  daemon:\n    dns: [amazon]\nephemeral_ports:\n  sources: [${sources.join(", ")}]\nfirewall:\n  external_interface: lo\n`;
+    const cases = [
+      ...[10, 100, 1000].map((n) => ({
+        label: `${n} ephemeral-port rules (nat)`,
+        table: "nat",
+        // One MASQUERADE per source /32.
+        yaml: `ephemeral_ports:\n  sources: [${Array.from({ length: n }, (_, i) => `172.17.${i >> 8}.${i & 255}/32`).join(", ")}]\nfirewall:\n  external_interface: lo\n  containers: { block_metadata: false }\n`,
+      })),
+      {
+        label: "1000 published-port rules (filter)",
+        table: "filter",
+        // 1000 ports, each open to one network: a RETURN and a DROP per port.
+        yaml: `ephemeral_ports: { enabled: false }\nfirewall:\n  external_interface: lo\n  containers: { block_metadata: false }\n  published:\n    rules: [${Array.from({ length: 1000 }, (_, i) => `{ port: ${10000 + i}, allow: [198.51.100.0/24] }`).join(", ")}]\n`,
+      },
+    ];
+    for (const c of cases) {
+      const yaml = `version: 1\nname: bench\ndocker:\n  daemon:\n    dns: [amazon]\n${c.yaml}`;
       const { bundle } = lib.renderBundle(lib.loadConfigString(yaml));
-      const script = join(work, `fw-${n}`);
-      writeFileSync(script, bundle.files.find((f) => f.path === "/usr/local/sbin/dockinit-firewall").content, { mode: 0o755 });
-      const rules = bundle.files.find((f) => f.path === "/usr/local/sbin/dockinit-firewall").content.match(/^-A DOCKINIT-POSTROUTING .*$/gm).map((l) => l.replace("@EXT_IF@", "lo"));
-      const rawInput = `*nat\n:DOCKINIT-POSTROUTING - [0:0]\n${rules.join("\n")}\n-I POSTROUTING 1 -j DOCKINIT-POSTROUTING\nCOMMIT\n`;
-      const rawFile = join(work, `raw-${n}`);
+      const scriptText = bundle.files.find((f) => f.path === "/usr/local/sbin/dockinit-firewall").content;
+      const script = join(work, "fw");
+      writeFileSync(script, scriptText, { mode: 0o755 });
+      const rules = scriptText.match(/^-A DOCKINIT-\S+ .*$/gm).map((l) => l.replaceAll("@EXT_IF@", "lo"));
+      const chains = [...new Set(rules.map((r) => r.split(" ")[1]))];
+      const parent = c.table === "nat" ? "POSTROUTING" : "DOCKER-USER";
+      const rawInput = [`*${c.table}`, ...(c.table === "filter" ? [":DOCKER-USER - [0:0]"] : []), ...chains.map((ch) => `:${ch} - [0:0]`), ...rules, ...chains.map((ch) => `-I ${parent} 1 -j ${ch}`), "COMMIT", ""].join("\n");
+      const rawFile = join(work, "raw");
       writeFileSync(rawFile, rawInput);
       const ns = `di-bench-${process.pid}`;
       const inNs = (cmd) => ["--net=/run/netns/" + ns, "sh", "-c", cmd];
@@ -154,10 +170,10 @@ function canRunNamespaces() {
         execFileSync("nsenter", inNs("ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1"));
       };
       const env = { ...process.env, DOCKINIT_STATE_DIR: join(work, "state") };
-      const runs = n === 1000 ? 7 : 11;
-      const measure = (setup, cmd) => {
+      const runs = rules.length >= 1000 ? 7 : 11;
+      const measure = (setup, cmd, count = runs) => {
         const samples = [];
-        for (let i = 0; i < runs; i++) {
+        for (let i = 0; i < count; i++) {
           setup();
           const t0 = process.hrtime.bigint();
           const r = spawnSync("nsenter", inNs(cmd), { stdio: "ignore", env });
@@ -172,11 +188,18 @@ function canRunNamespaces() {
         execFileSync("nsenter", inNs(`bash ${script} apply`), { env, stdio: "ignore" });
       }, `bash ${script} apply`);
       const raw = measure(fresh, `iptables-restore --noflush -w 10 < ${rawFile}`);
-      const naiveFile = join(work, `naive-${n}`);
-      writeFileSync(naiveFile, ["iptables -w -t nat -N DOCKINIT-POSTROUTING", ...rules.map((r) => `iptables -w -t nat ${r}`), "iptables -w -t nat -I POSTROUTING 1 -j DOCKINIT-POSTROUTING"].join("\n") + "\n");
-      const naive = n === 1000 ? stats([measure(fresh, `sh -e ${naiveFile}`).median]) : measure(fresh, `sh -e ${naiveFile}`);
+      const naiveFile = join(work, "naive");
+      const naiveLines = [
+        ...(c.table === "filter" ? ["iptables -w -N DOCKER-USER"] : []),
+        ...chains.map((ch) => `iptables -w -t ${c.table} -N ${ch}`),
+        ...rules.map((r) => `iptables -w -t ${c.table} ${r}`),
+        ...chains.map((ch) => `iptables -w -t ${c.table} -I ${parent} 1 -j ${ch}`),
+      ];
+      writeFileSync(naiveFile, naiveLines.join("\n") + "\n");
+      // One iptables process per rule: seconds at 1000 rules, so fewer runs.
+      const naive = measure(fresh, `sh -e ${naiveFile}`, rules.length >= 1000 ? 3 : runs);
       spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
-      lines.push(`| ${n} | ${ms(apply.median)} | ${ms(reapply.median)} | ${ms(raw.median)} | ${ms(naive.median)} | ${(apply.median / raw.median).toFixed(2)}× | ${(reapply.median / raw.median).toFixed(2)}× |`);
+      lines.push(`| ${c.label} | ${ms(apply.median)} | ${ms(reapply.median)} | ${ms(raw.median)} | ${ms(naive.median)} | ${(apply.median / raw.median).toFixed(2)}× | ${(reapply.median / raw.median).toFixed(2)}× |`);
     }
   }
   sections.push(lines.join("\n"));
