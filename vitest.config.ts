@@ -18,6 +18,8 @@ const hbsPlugin = {
 export default defineConfig({
   plugins: [hbsPlugin],
   test: {
+    // The compatibility table's raw data (README "compat" section, scripts/compat.mjs).
+    reporters: ["default", "./test/support/compat-reporter.ts"],
     projects: [
       {
         plugins: [hbsPlugin],

@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { DEFAULT_CONFIG, DEFAULT_CONFIG_NAME } from "./config/default.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./config/errors.js";
 import { locate, MAX_CONFIG_BYTES, parseConfig } from "./config/load.js";
-import { buildModel, type FileReader, type Model } from "./model.js";
+import { buildModel, MAX_REFERENCED_BYTES, type FileReader, type Model } from "./model.js";
 import { renderBundle as renderModel, type Bundle } from "./bundle/render-bundle.js";
 
 export interface LoadResult {
@@ -23,8 +23,16 @@ export function directoryReader(baseDir: string): FileReader {
     read(rel) {
       try {
         const p = resolve(baseDir, rel);
-        if (statSync(p).size > MAX_CONFIG_BYTES) return undefined;
+        if (statSync(p).size > MAX_REFERENCED_BYTES) return undefined;
         return readFileSync(p, "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+    size(rel) {
+      try {
+        const st = statSync(resolve(baseDir, rel));
+        return st.isFile() ? st.size : undefined;
       } catch {
         return undefined;
       }

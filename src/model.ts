@@ -2,9 +2,11 @@
 // keywords resolved, addresses parsed. Building it also runs the cross-field
 // rules that need more than the schema (file references, reserved paths).
 import { posix } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { diagnostic, type Diagnostic } from "./config/errors.js";
 import { parseCidr, parseHostPort, parsePortRange, type Cidr, type Family, type PortRange } from "./config/net.js";
 import { AMAZON_RESOLVER, type Config } from "./config/schema.js";
+import { findSecrets, findSecretsInFile } from "./config/secrets.js";
 import { RESERVED_PATHS } from "./render/paths.js";
 
 export type Protocol = "tcp" | "udp";
@@ -89,9 +91,36 @@ export interface Model {
 
 /** How the model reads files a config refers to (`source:`, part `file:`). */
 export interface FileReader {
-  /** Returns the file's text, or undefined when it does not exist. */
+  /** Returns the file's text, or undefined when it does not exist (or is larger than MAX_REFERENCED_BYTES). */
   read(relativePath: string): string | undefined;
+  /** Size in bytes of an existing file, so an oversized one is reported as such rather than as missing. Optional. */
+  size?(relativePath: string): number | undefined;
 }
+
+/** A `source:` or part file: as large as dockinit.yaml may be. */
+export const MAX_REFERENCED_BYTES = 256 * 1024;
+
+/**
+ * Characters a path on the instance should never contain: controls (C0, DEL,
+ * C1), line and paragraph separators and the BOM. cloud-init would write them,
+ * but no shell or log line shows such a path as it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE_PATH = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/;
+
+/** Why an absolute path cannot be a file on Linux (PATH_MAX 4096, NAME_MAX 255 bytes), or undefined. */
+function pathProblem(raw: string): string | undefined {
+  if (!raw.startsWith("/") || raw.split("/").includes("..")) return "is not an absolute path without '..'";
+  if (UNPRINTABLE_PATH.test(raw)) return "contains a control or invisible character";
+  const path = posix.normalize(raw);
+  if (path === "/" || path.endsWith("/")) return "names a directory, not a file";
+  if (Buffer.byteLength(path) > 4095) return "is longer than Linux's 4096-byte PATH_MAX";
+  if (path.split("/").some((seg) => Buffer.byteLength(seg) > 255)) return "has a component longer than Linux's 255-byte NAME_MAX";
+  return undefined;
+}
+
+/** Modes where others may write (the 0o002 bit), from "0644"-style strings. */
+const worldWritable = (mode: string) => (parseInt(mode, 8) & 0o002) !== 0;
 
 const PART_TYPES = new Set([
   "x-shellscript",
@@ -111,6 +140,34 @@ function isSafeRelative(p: string): boolean {
   if (p === "" || p.startsWith("/") || p.includes("\0") || p.includes("\\")) return false;
   const norm = posix.normalize(p);
   return norm !== ".." && !norm.startsWith("../");
+}
+
+/**
+ * What cloud-init would do wrong with a part, or undefined: a script it
+ * executes needs a #! line, a cloud-config part must be a YAML mapping
+ * (cloud-init logs "Failed loading yaml blob" and drops it otherwise).
+ */
+function partContentProblem(type: string, content: string): string | undefined {
+  if (type.startsWith("x-shellscript") && !content.startsWith("#!")) return "does not start with #!, so cloud-init cannot execute it";
+  if (type === "cloud-boothook" && !/^(#!|#cloud-boothook)/.test(content)) return "does not start with #! or #cloud-boothook";
+  if (type === "cloud-config") {
+    try {
+      const doc: unknown = parseYaml(content, { version: "1.1", logLevel: "silent" });
+      if (doc === null || typeof doc !== "object" || Array.isArray(doc)) return "is not a YAML mapping, so cloud-init drops it";
+    } catch {
+      return "is not valid YAML, so cloud-init drops it";
+    }
+  }
+  return undefined;
+}
+
+/** DI043 for a missing file, DI054 for one too large to read. */
+function unreadable(files: FileReader, rel: string, path: (string | number)[]): Diagnostic {
+  const size = files.size?.(rel);
+  if (size !== undefined && size > MAX_REFERENCED_BYTES) {
+    return diagnostic("DI054", `${rel} is ${size} bytes; the limit is ${MAX_REFERENCED_BYTES}`, path);
+  }
+  return diagnostic("DI043", `${rel} does not exist`, path);
 }
 
 const cidrs = (list: readonly string[]): Cidr[] =>
@@ -135,9 +192,13 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
   config.user_data.write_files.forEach((wf, i) => {
     const at = ["user_data", "write_files", i];
     const path = posix.normalize(wf.path);
-    if (!wf.path.startsWith("/") || wf.path.split("/").includes("..") || wf.path.includes("\0") || /[\n\r]/.test(wf.path)) {
-      diags.push(diagnostic("DI046", `${JSON.stringify(wf.path)} is not an absolute path`, [...at, "path"]));
+    const problem = pathProblem(wf.path);
+    if (problem) {
+      diags.push(diagnostic("DI046", `${JSON.stringify(wf.path)} ${problem}`, [...at, "path"]));
       return;
+    }
+    if (worldWritable(wf.permissions)) {
+      diags.push(diagnostic("DI061", `${path} would be writable by every user (mode ${wf.permissions})`, [...at, "permissions"]));
     }
     if (RESERVED_PATHS.has(path)) {
       diags.push(diagnostic("DI044", `${path} is written by dockinit`, [...at, "path"]));
@@ -160,12 +221,26 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       }
       content = files.read(wf.source);
       if (content === undefined) {
-        diags.push(diagnostic("DI043", `${wf.source} does not exist`, [...at, "source"]));
+        diags.push(unreadable(files, wf.source, [...at, "source"]));
         return;
       }
+      diags.push(...findSecretsInFile(wf.source, content, [...at, "source"]));
     }
     const permissions = wf.permissions.length === 3 ? `0${wf.permissions}` : wf.permissions;
     writeFiles.push({ path, content: content ?? "", permissions, owner: wf.owner, defer: wf.defer, append: wf.append });
+  });
+  // A file at /etc/docker would make /etc/docker/daemon.json impossible (and
+  // cloud-init's write_files fail half-way): no path may be another's directory.
+  config.user_data.write_files.forEach((wf, i) => {
+    const path = posix.normalize(wf.path);
+    if (pathProblem(wf.path)) return;
+    const inside = [
+      ...config.user_data.write_files.map((o, j) => [posix.normalize(o.path), `write_files[${j}]`] as const),
+      ...[...RESERVED_PATHS].map((r) => [r, "dockinit"] as const),
+    ].find(([other]) => other.startsWith(`${path}/`));
+    if (inside) diags.push(diagnostic("DI046", `${path} is a directory of ${inside[0]} (written by ${inside[1]}), so it cannot be a file`, ["user_data", "write_files", i, "path"]));
+    const under = [...RESERVED_PATHS].find((r) => path.startsWith(`${r}/`));
+    if (under) diags.push(diagnostic("DI044", `${path} would make ${under}, which dockinit writes, a directory`, ["user_data", "write_files", i, "path"]));
   });
 
   const parts: UserPart[] = [];
@@ -180,13 +255,16 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
     }
     const content = files.read(p.file);
     if (content === undefined) {
-      diags.push(diagnostic("DI043", `${p.file} does not exist`, [...at, "file"]));
+      diags.push(unreadable(files, p.file, [...at, "file"]));
       return;
     }
+    diags.push(...findSecretsInFile(p.file, content, [...at, "file"]));
     const filename = p.filename ?? posix.basename(p.file);
     if (!/^[A-Za-z0-9._-]{1,128}$/.test(filename)) {
       diags.push(diagnostic("DI046", `${JSON.stringify(filename)} is not a plain file name`, [...at, p.filename ? "filename" : "file"], "use letters, digits, '.', '_' and '-'"));
     }
+    const mismatch = partContentProblem(p.type, content);
+    if (mismatch) diags.push(diagnostic("DI056", `${p.file} ${mismatch}`, [...at, "type"]));
     parts.push({ file: p.file, filename, contentType: `text/${p.type}`, mergeType: p.merge_type, content });
   });
   if (parts.length > 0 && config.user_data.format === "cloud-config") {
@@ -198,17 +276,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
     }
   });
 
-  if (config.firewall.backend === "nftables") {
-    const fw = config.firewall;
-    const unsupported: [boolean, (string | number)[]][] = [
-      [fw.published.rules.length > 0 || fw.published.default === "deny", ["firewall", "published"]],
-      [fw.containers.egress_allow.length > 0, ["firewall", "containers", "egress_allow"]],
-      [config.port_forwards.length > 0, ["port_forwards"]],
-    ];
-    for (const [used, path] of unsupported) {
-      if (used) diags.push(diagnostic("DI032", `${path.join(".")} is not enforced by the nftables backend`, path));
-    }
-  }
+  diags.push(...findSecrets(config));
 
   if (diags.some((d) => d.severity === "error")) return { diagnostics: diags };
 

@@ -9,7 +9,7 @@ import { renderDaemonJson } from "../render/daemon-json.js";
 import { renderFirewallScript } from "../render/firewall-script.js";
 import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
-import { packUserData, sha256, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
+import { packUserData, readAsMime, sha256, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
 
 export interface ManifestFile {
   path: string;
@@ -86,6 +86,9 @@ export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diag
   const files = renderArtifacts(model);
   const cloudConfig = renderCloudConfig(model, files);
   const packed = packUserData(model, cloudConfig);
+  if (packed.format === "cloud-config" && readAsMime(cloudConfig)) {
+    return { diagnostics: [diagnostic("DI055", "the cloud-config contains \"MIME-Version:\" in its first 4096 bytes; cloud-init would parse it as a MIME message", ["user_data", "format"])] };
+  }
   if (packed.bytes.length > USER_DATA_BUDGET) {
     const largest = [...files, ...model.userData.parts.map((p) => ({ path: `part ${p.file}`, content: p.content }))]
       .map((f) => ({ path: f.path, bytes: Buffer.byteLength(f.content) }))

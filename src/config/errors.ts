@@ -29,6 +29,7 @@ export const catalogue = {
   DI015: { title: "list too long", hint: "shorten the list", severity: "error" },
   DI016: { title: "value out of range", hint: "use a value inside the allowed range", severity: "error" },
   DI017: { title: "invalid name", hint: "use lower-case letters, digits and '-' (at most 63 characters)", severity: "error" },
+  DI018: { title: "number with a leading zero", hint: "write the number in plain decimal: YAML 1.2 (dockinit) reads 010 as 10, YAML 1.1 (cloud-init, many editors) as 8", severity: "error" },
 
   // ── Addresses and ports ─────────────────────────────────────────────
   DI020: { title: "not an IP address or CIDR", hint: "write an address like 203.0.113.7, a network like 203.0.113.0/24, or 2001:db8::/32", severity: "error" },
@@ -36,12 +37,14 @@ export const catalogue = {
   DI022: { title: "too many DNS servers", hint: "resolv.conf honours at most 3 nameservers; keep the 3 that matter", severity: "error" },
   DI023: { title: "invalid DNS server", hint: "use `vpc`, `amazon` or an IPv4/IPv6 address", severity: "error" },
   DI024: { title: "port forward to a loopback address", hint: "forwarding to 127.0.0.0/8 needs net.ipv4.conf.*.route_localnet=1, which exposes host-local services to the network (CVE-2020-8558); forward to a container or host address instead, or set `route_localnet: true` on this forward to accept the risk", severity: "error" },
-  DI025: { title: "invalid network interface name", hint: "an interface name is a kernel name: 1-15 characters of letters, digits, '.', '_', '-', '@'; or `auto` for the default route's interface", severity: "error" },
+  DI025: { title: "invalid network interface name", hint: "an interface name is a kernel name: 1-15 characters of letters, digits, '.', '_', '-', '@', not starting with '-'; or `auto` for the default route's interface", severity: "error" },
   DI026: { title: "invalid forward target", hint: "write ADDRESS:PORT, e.g. 198.51.100.10:80 or [2001:db8::10]:80", severity: "error" },
+  DI027: { title: "port forward to an instance service address", hint: "169.254.0.0/16 and fd00:ec2::/32 hold the instance metadata service (the instance's credentials), its DNS and time servers; a forward would let every client of the host port, containers included, reach them. Forward to a container or host address instead", severity: "error" },
   DI028: { title: "match and to ranges do not overlap sensibly", hint: "`to` must be a range the upstream ACL admits, and `match` the ports to rewrite; make `match` include ports outside `to`", severity: "warning" },
   DI029: { title: "invalid DNS search domain", hint: "use a domain name like internal.example (letters, digits, '-' and '.')", severity: "error" },
   DI030: { title: "duplicate published port rule", hint: "give each port/protocol pair one rule; merge the allow lists", severity: "error" },
-  DI032: { title: "policy not available with the nftables backend", hint: "published-port rules, egress_allow and port_forwards are enforced by the iptables backend (DOCKER-USER); set firewall.backend: iptables", severity: "error" },
+  // DI032 is retired: the nftables backend enforces every policy since issue 10 (kept so the code is never reused).
+  DI032: { title: "policy not available with the nftables backend (retired: no longer reported)", hint: "published-port rules, egress_allow and port_forwards are enforced by both backends", severity: "error" },
   DI031: { title: "daemon setting managed by dockinit", hint: "set DNS with docker.daemon.dns / dns_search, not in docker.daemon.settings", severity: "error" },
 
   // ── Files and user-data ─────────────────────────────────────────────
@@ -58,6 +61,14 @@ export const catalogue = {
   DI050: { title: "invalid part type", hint: "use a cloud-init part type such as x-shellscript, cloud-config, x-shellscript-per-boot, jinja2, cloud-boothook", severity: "error" },
   DI051: { title: "parts need MIME", hint: "set `user_data.format: mime` or `auto` when `parts` are given", severity: "error" },
   DI052: { title: "duplicate write_files path", hint: "write each path once", severity: "error" },
+  DI053: { title: "invalid merge type", hint: "write cloud-init merge rules like list(append)+dict(recurse_array)+str(): list, dict or str, each with its options in parentheses", severity: "error" },
+  DI054: { title: "referenced file too large", hint: "a `source:` or part file is limited to 256 KiB; user-data itself is limited to 16 KiB, so fetch large files at boot instead", severity: "error" },
+  DI055: { title: "cloud-config would be read as MIME", hint: "cloud-init treats user-data whose first 4096 bytes contain \"MIME-Version:\" as a MIME message and would lose the cloud-config; set `user_data.format: mime` (or auto), or remove that text from the values near the top (daemon settings)", severity: "error" },
+  DI056: { title: "part content does not match its type", hint: "a shell-script part starts with #!, a cloud-config part is a YAML mapping (starting #cloud-config); fix the file or its `type`", severity: "error" },
+
+  // ── Security ────────────────────────────────────────────────────────
+  DI060: { title: "value looks like a secret", hint: "user-data is readable by every process on the instance through the metadata service (and by anyone with ec2:DescribeLaunchTemplateVersions); fetch secrets at boot from SSM Parameter Store or Secrets Manager with the instance role instead", severity: "warning" },
+  DI061: { title: "world-writable file", hint: "any local user could change this file, which root reads or runs; use a mode without the write bit for others, e.g. \"0644\" or \"0755\"", severity: "warning" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type DiagnosticCode = keyof typeof catalogue;

@@ -119,7 +119,8 @@ function issueToDiagnostics(issue: z.core.$ZodIssue, loc: Located, input: unknow
   const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)) as Path;
   const at = (d: Diagnostic, offset: number | undefined): Diagnostic => ({ ...d, ...positionOf(loc, offset) });
   const { node, exact } = nodeAt(loc, path);
-  const here = node?.range?.[0];
+  // An empty document has no node at all: its problems are at 1:1.
+  const here = node?.range?.[0] ?? 0;
 
   if (issue.code === "unrecognized_keys") {
     const allowed = allowedKeysAt(path);
@@ -188,16 +189,43 @@ function getIn(value: unknown, path: Path): unknown {
   return v;
 }
 
+/** Nesting limit: daemon.json settings are the deepest part of a real config, a handful of levels. */
+export const MAX_DEPTH = 32;
+
+/** DI016 for the first node nested deeper than MAX_DEPTH (checked without recursion). */
+function tooDeep(loc: Located): Diagnostic[] {
+  const stack: [unknown, number][] = [[loc.doc.contents, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (!isCollection(node)) continue;
+    if (depth > MAX_DEPTH) {
+      return [{ ...diagnostic("DI016", `this value is nested more than ${MAX_DEPTH} levels deep`, [], "flatten the value; dockinit.yaml and daemon.json settings need only a few levels"), ...positionOf(loc, node.range?.[0]) }];
+    }
+    for (const item of node.items) {
+      if (isPair(item)) stack.push([item.value, depth + 1]);
+      else stack.push([item, depth + 1]);
+    }
+  }
+  return [];
+}
+
+/** A UTF-16 surrogate with no partner: only a "\\ud800" escape can make one, and UTF-8 cannot carry it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** Refuse YAML features that make a config mean something other than what it shows. */
 function rejectIndirection(loc: Located): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const report = (what: string, offset: number | undefined) =>
-    out.push({ ...diagnostic("DI003", what), ...positionOf(loc, offset) });
+  const report = (what: string, offset: number | undefined, hint?: string) =>
+    out.push({ ...diagnostic("DI003", what, [], hint), ...positionOf(loc, offset) });
+  // One Node visitor for scalars, maps, sequences and aliases (a Scalar visitor would replace it for scalars).
   visit(loc.doc, {
     Alias(_, node) {
       report(`alias *${node.source} is not allowed`, node.range?.[0]);
     },
     Node(_, node) {
+      if (isScalar(node) && typeof node.value === "string" && LONE_SURROGATE.test(node.value)) {
+        report("an escape makes a lone UTF-16 surrogate, which is not a character", node.range?.[0], "escape the whole character (\\U0001F600) or write it as UTF-8");
+      }
       if (node.anchor) report(`anchor &${node.anchor} is not allowed`, node.range?.[0]);
       if (node.tag && !/^tag:yaml\.org,2002:(str|int|bool|float|null|map|seq)$/.test(node.tag)) {
         report(`tag ${node.tag} is not allowed`, node.range?.[0]);
@@ -207,6 +235,26 @@ function rejectIndirection(loc: Located): Diagnostic[] {
       if (isPair(pair) && isScalar(pair.key) && pair.key.value === "<<") {
         report("merge key << is not allowed", pair.key.range?.[0]);
       }
+    },
+  });
+  return out;
+}
+
+/**
+ * Integers written with a leading zero (010) or as 0o17: YAML 1.2 reads them
+ * as decimal or octal, YAML 1.1 (cloud-init, most editors' highlighting, many
+ * users' habits) the other way round, so a port or a count could silently be
+ * another number. Modes are left to DI040 (they must be strings anyway).
+ */
+function ambiguousNumbers(loc: Located): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  visit(loc.doc, {
+    Scalar(key, node, path) {
+      if (key === "key" || typeof node.value !== "number" || typeof node.source !== "string") return;
+      if (!/^[-+]?(0[0-9]+|0o[0-7]+)$/.test(node.source)) return;
+      const parent = path[path.length - 1];
+      if (isPair(parent) && isScalar(parent.key) && parent.key.value === "permissions") return;
+      out.push({ ...diagnostic("DI018", `${node.source} is read as ${node.value} here, but as ${node.source.startsWith("0o") ? "a string" : parseInt(node.source, 8) || "a string"} by YAML 1.1 readers`), ...positionOf(loc, node.range?.[0]) });
     },
   });
   return out;
@@ -225,24 +273,29 @@ export function parseConfig(source: string, file = "dockinit.yaml"): LoadedConfi
   const lineCounter = new LineCounter();
   // YAML 1.2 core schema: `yes`/`no`/`on` are strings and 0644 is a decimal
   // number, so a mode written without quotes is caught as a number below.
-  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, version: "1.2", schema: "core", strict: true });
+  // logLevel "error": an unknown tag is reported as DI003 below, not printed by the yaml package as a process warning.
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, version: "1.2", schema: "core", strict: true, logLevel: "error" });
   const loc: Located = { doc, lineCounter };
   const diags: Diagnostic[] = [];
   for (const err of doc.errors) {
     const code: DiagnosticCode = err.code === "DUPLICATE_KEY" ? "DI002" : "DI001";
-    const message = err.message.split("\n")[0] ?? err.message;
+    let message = err.message.split("\n")[0] ?? err.message;
+    // The yaml package's composer recurses: thousands of nested [ or { overflow its stack.
+    if (/call stack/i.test(message)) message = `the document nests deeper than the parser can follow (dockinit.yaml allows ${MAX_DEPTH} levels)`;
     diags.push({ ...diagnostic(code, message), ...positionOf(loc, err.pos[0]) });
   }
   if (diags.length === 0) diags.push(...rejectIndirection(loc));
+  if (diags.length === 0) diags.push(...tooDeep(loc));
   if (diags.length > 0) return { file, source, diagnostics: withFile(diags) };
 
   const input: unknown = doc.toJS({ maxAliasCount: 0 }) ?? {};
   if (typeof input !== "object" || Array.isArray(input)) {
     return { file, source, diagnostics: withFile([{ ...diagnostic("DI011", `expected a mapping at the top level, got ${describeType(input)}`), line: 1, col: 1 }]) };
   }
+  diags.push(...ambiguousNumbers(loc));
   const parsed = configSchema.safeParse(input);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) diags.push(...issueToDiagnostics(issue, loc, input));
+  if (!parsed.success || diags.length > 0) {
+    for (const issue of parsed.error?.issues ?? []) diags.push(...issueToDiagnostics(issue, loc, input));
     return { file, source, diagnostics: withFile(diags) };
   }
   return { file, source, config: parsed.data, diagnostics: [], located: loc };

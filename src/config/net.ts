@@ -74,8 +74,12 @@ export function parsePortRange(text: string): PortRange | undefined {
   return { low, high };
 }
 
-/** Linux IFNAMSIZ is 16 including the NUL; dev_valid_name() refuses '/', ':' and white space. */
-export const INTERFACE_NAME = /^[A-Za-z0-9_.@-]{1,15}$/;
+/**
+ * Linux IFNAMSIZ is 16 including the NUL; dev_valid_name() refuses '/', ':',
+ * white space, "." and "..". A leading '-' the kernel would take, but every
+ * tool given the name (ip, iptables, nft) could read it as an option.
+ */
+export const INTERFACE_NAME = /^(?!\.\.?$)(?!-)[A-Za-z0-9_.@-]{1,15}$/;
 
 /** RFC 1123 host name labels, as resolv.conf's `search` expects. */
 export const DOMAIN_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
@@ -88,4 +92,20 @@ export function parseHostPort(text: string): { family: Family; address: string; 
   const port = Number(m[3]);
   if (!ip || port < 1 || port > 65535) return undefined;
   return { ...ip, port };
+}
+
+/** ::ffff:a.b.c.d — an IPv4 address in IPv6 clothing, never seen on the wire. */
+export function isIpv4Mapped(address: string): boolean {
+  const a = ipaddr.IPv6.parse(address);
+  return a.isIPv4MappedAddress();
+}
+
+/**
+ * The link-local services of an EC2 instance: 169.254.0.0/16 (metadata
+ * 169.254.169.254, DNS .253, time .123, ECS credentials 169.254.170.2) and
+ * AWS's fd00:ec2::/32 for the same over IPv6.
+ */
+export function isInstanceService(ip: { family: Family; address: string }): boolean {
+  const a = ipaddr.parse(ip.address);
+  return ip.family === 4 ? (a as ipaddr.IPv4).match(ipaddr.IPv4.parse("169.254.0.0"), 16) : (a as ipaddr.IPv6).match(ipaddr.IPv6.parse("fd00:ec2::"), 32);
 }

@@ -8,7 +8,7 @@
 // which was most of `dockinit render`'s start-up (see BENCHMARKS.md).
 import * as z from "zod/mini";
 import type { DiagnosticCode } from "./errors.js";
-import { DOMAIN_NAME, INTERFACE_NAME, parseCidr, parseHostPort, parseIp, parsePortRange } from "./net.js";
+import { DOMAIN_NAME, INTERFACE_NAME, isInstanceService, isIpv4Mapped, parseCidr, parseHostPort, parseIp, parsePortRange } from "./net.js";
 
 type Ctx = z.core.$RefinementCtx<never>;
 
@@ -208,8 +208,19 @@ const portForward = z
       if (target && target.family === 6 && target.address === "::1") {
         fail(ctx, "DI024", "IPv6 cannot forward to ::1", ["to"], "forward to a container or host address instead");
       }
+      // IPv4-mapped IPv6 addresses never appear on the wire: ip6tables would
+      // DNAT to nowhere (and ::ffff:127.0.0.1 would slip past the check above).
+      if (target && target.family === 6 && isIpv4Mapped(target.address)) {
+        fail(ctx, "DI026", `${target.address} is an IPv4-mapped IPv6 address`, ["to"], "write the IPv4 address itself, e.g. 198.51.100.10:80");
+      }
+      if (target && isInstanceService(target)) {
+        fail(ctx, "DI027", `forwarding to ${target.address} would expose an instance service (metadata, DNS, time) to the host port's clients`, ["to"]);
+      }
     }),
   );
+
+/** cloud-init's merger syntax (cloudinit/mergers: NAME(OPTS) joined by '+'), its three mergers and their options. */
+const MERGE_TYPE = /^(list|dict|str)\(([a-z_]+(,[a-z_]+)*)?\)(\+(list|dict|str)\(([a-z_]+(,[a-z_]+)*)?\))*$/;
 
 const mode = z.string().check(
   describe('octal file mode as a quoted string, e.g. "0644"'),
@@ -232,7 +243,15 @@ const part = z.strictObject({
   file: z.string().check(describe("local file, relative to dockinit.yaml")),
   type: z.string().check(describe("MIME subtype after text/, e.g. x-shellscript")),
   filename: z.optional(z.string()),
-  merge_type: z.optional(z.string().check(describe("X-Merge-Type header, e.g. list(append)+dict(recurse_array)+str()"))),
+  merge_type: z.optional(
+    z.string().check(
+      describe("X-Merge-Type header, e.g. list(append)+dict(recurse_array)+str()"),
+      rule<string>((v, ctx) => {
+        // A MIME header value: anything else (a line break above all) would write headers of its own.
+        if (!MERGE_TYPE.test(v)) fail(ctx, "DI053", `${JSON.stringify(v)} is not a cloud-init merge type`);
+      }),
+    ),
+  ),
 });
 
 const userData = z.prefault(

@@ -8,6 +8,7 @@ import { renderTemplate } from "./templates.js";
 export function renderFirewallScript(model: Model): Artifact {
   const plan = planFirewall(model);
   const families = plan.iptables.filter((f) => f.tables.length > 0);
+  const nft = model.firewall.backend === "nftables";
   const content = renderTemplate("firewallScript", {
     name: model.name,
     backend: model.firewall.backend,
@@ -16,7 +17,10 @@ export function renderFirewallScript(model: Model): Artifact {
     familyRules: families,
     nft: plan.nft,
     egress: model.firewall.containers.egressAllow.length > 0 ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
-    egressFamilies: model.firewall.containers.egressAllow.length > 0 ? families.map((f) => f.family).join(" ") : "",
+    // nftables: both families' sets live in table inet dockinit with their
+    // literal entries; the script adds the DNS servers from daemon.json.
+    egressFamilies: model.firewall.containers.egressAllow.length > 0 ? (nft ? "4 6" : families.map((f) => f.family).join(" ")) : "",
+    nftPortForwards: nft && model.portForwards.length > 0,
     hostRange: model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false,
     summary: plan.summary,
   });

@@ -4,6 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Engine } from "../system/lib/engine.js";
 import { run, runInOk, spawnBackground, type Background, type ExecResult } from "../system/lib/exec.js";
 
 export type IptablesBackend = "nft" | "legacy";
@@ -24,10 +25,16 @@ export interface FirewallRunnerOptions {
   backend?: IptablesBackend;
   /** Point the script's `docker` (the watch's events) at a test dockerd. */
   dockerHost?: string;
+  /**
+   * Run the script with this engine's userland (its bash, iptables, nft,
+   * ipset, docker CLI), as it runs on a host with that Docker: see lib/engine.ts.
+   */
+  engine?: Engine;
 }
 
 export function firewallRunner(ns: string, script: string, opts: IptablesBackend | FirewallRunnerOptions = {}): FirewallRunner {
-  const { backend = "nft", dockerHost } = typeof opts === "string" ? { backend: opts } : opts;
+  const { backend = "nft", dockerHost, engine: eng } = typeof opts === "string" ? { backend: opts } : opts;
+  const engine = eng?.chrooted ? eng : undefined;
   const dir = mkdtempSync(join(tmpdir(), "dockinit-fw-"));
   const state = join(dir, "state");
   const shim = join(dir, "bin");
@@ -46,11 +53,14 @@ export function firewallRunner(ns: string, script: string, opts: IptablesBackend
     return backend === "legacy" ? `${base}-legacy` : base;
   };
   return {
-    run: (...args) => run("nsenter", [`--net=/run/netns/${ns}`, "bash", script, ...args], { env, timeoutMs: 60_000 }),
+    run: (...args) =>
+      engine
+        ? engine.run(ns, "bash", [script, ...args], { env, timeoutMs: 60_000 })
+        : run("nsenter", [`--net=/run/netns/${ns}`, "bash", script, ...args], { env, timeoutMs: 60_000 }),
     ipt,
-    spawn: (...args) => spawnBackground("bash", [script, ...args], { netns: ns, env }),
+    spawn: (...args) => (engine ? engine.spawn(ns, "bash", [script, ...args], { env }) : spawnBackground("bash", [script, ...args], { netns: ns, env })),
     async save(family = 4) {
-      const out = await runInOk(ns, `${ipt(family)}-save`, []);
+      const out = engine ? await engine.runOk(ns, `${ipt(family)}-save`, []) : await runInOk(ns, `${ipt(family)}-save`, []);
       const lines = out
         .split("\n")
         .filter((l) => !l.startsWith("#"))

@@ -43,7 +43,22 @@ import {
 } from "../system/lib/exec.js";
 import { interpretClient, socatClientArgs, type ConnectOptions, type ConnectResult } from "../system/lib/topology.js";
 
-export const GUEST_SUITE = "bookworm";
+/**
+ * The Debian suites a guest (and a chrooted engine, see lib/engine.ts) can be
+ * built from, with the Docker each one ships. forky has no debootstrap script
+ * of its own in bookworm's debootstrap: sid's works (RECIPES.md).
+ */
+export const SUITES = {
+  bookworm: { docker: "20.10", script: undefined, extraPackages: [], unifiedCgroup: false },
+  // From trixie on, the docker CLI is a package of its own.
+  trixie: { docker: "26.1", script: undefined, extraPackages: ["docker-cli"], unifiedCgroup: false },
+  // forky's systemd (258+) boots only on the unified cgroup hierarchy.
+  forky: { docker: "28.5", script: "/usr/share/debootstrap/scripts/sid", extraPackages: ["docker-cli"], unifiedCgroup: true },
+} as const satisfies Record<string, { docker: string; script: string | undefined; extraPackages: readonly string[]; unifiedCgroup: boolean }>;
+export type Suite = keyof typeof SUITES;
+export const isSuite = (s: string): s is Suite => Object.hasOwn(SUITES, s);
+
+export const GUEST_SUITE: Suite = "bookworm";
 export const GUEST_VARIANT = "minbase";
 /** Without python3-cffi-backend cloud-init fails to configure (RECIPES.md). */
 export const GUEST_PACKAGES = [
@@ -62,11 +77,18 @@ export const GUEST_PACKAGES = [
   "curl",
 ] as const;
 
+/** Everything debootstrap installs for `suite`. */
+export const suitePackages = (suite: Suite): string[] => [...GUEST_PACKAGES, ...SUITES[suite].extraPackages];
+
 /** What a test needs on the outer machine to boot a guest (for skipUnless). */
 export const GUEST_NEEDS = ["root", "debootstrap", "systemd-nspawn", "nsenter", "mount", "umount", "ip", "cp"];
 
-/** Root of the rootfs cache (gitignored .cache/). */
-export const ROOTFS_CACHE = join(REPO, ".cache", "rootfs");
+/**
+ * Root of the rootfs cache: gitignored .cache/ in the repo, or
+ * DOCKINIT_ROOTFS_CACHE (e.g. a directory outside a CI clone, so each suite is
+ * debootstrapped once per machine, not once per run).
+ */
+export const ROOTFS_CACHE = process.env.DOCKINIT_ROOTFS_CACHE || join(REPO, ".cache", "rootfs");
 /** Colour escapes (ESC [ ... m) on the guest's console. */
 const ANSI_SGR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 const DEFAULT_MIRROR = "http://deb.debian.org/debian";
@@ -88,7 +110,7 @@ const GUEST_ENV: NodeJS.ProcessEnv = {
  * one-line .list files), so debootstrap fetches from the same place. Override
  * with DOCKINIT_DEBIAN_MIRROR.
  */
-export function debianMirror(suite = GUEST_SUITE): string {
+export function debianMirror(suite: string = GUEST_SUITE): string {
   const override = process.env.DOCKINIT_DEBIAN_MIRROR;
   if (override) return override;
   const files: string[] = [];
@@ -118,10 +140,13 @@ export function debianMirror(suite = GUEST_SUITE): string {
       }
     }
   }
-  return DEFAULT_MIRROR;
+  // A suite this machine does not use (trixie, forky on a bookworm machine)
+  // comes from the same archive as the machine's own suite.
+  return suite === GUEST_SUITE ? DEFAULT_MIRROR : debianMirror(GUEST_SUITE);
 }
 
 export interface Rootfs {
+  suite: Suite;
   /** The cached root filesystem (read it, copy it; never boot it). */
   root: string;
   key: string;
@@ -130,10 +155,15 @@ export interface Rootfs {
   durationMs: number;
 }
 
-/** Cache key: the suite, variant and package list (the mirror does not change what is built). */
-export function rootfsKey(suite = GUEST_SUITE, packages: readonly string[] = GUEST_PACKAGES): string {
+/**
+ * Cache key: the suite, variant, package list and debootstrap script (the
+ * mirror does not change what is built). Without a script the key is what it
+ * was before suites other than bookworm existed, so old caches stay valid.
+ */
+export function rootfsKey(suite: Suite = GUEST_SUITE, packages: readonly string[] = suitePackages(suite)): string {
+  const script = SUITES[suite].script;
   return createHash("sha256")
-    .update(`debootstrap --variant=${GUEST_VARIANT}\n${suite}\n${[...packages].sort().join(",")}\n`)
+    .update(`debootstrap --variant=${GUEST_VARIANT}\n${suite}\n${[...packages].sort().join(",")}\n${script ? `script ${script}\n` : ""}`)
     .digest("hex")
     .slice(0, 16);
 }
@@ -185,12 +215,13 @@ function pidAlive(pid: number): boolean {
  * builder that loses the race throws its copy away). Build directories of dead
  * builders are removed on the way.
  */
-export async function ensureRootfs(opts: { timeoutMs?: number } = {}): Promise<Rootfs> {
+export async function ensureRootfs(opts: { suite?: Suite; timeoutMs?: number } = {}): Promise<Rootfs> {
   const started = Date.now();
-  const key = rootfsKey();
+  const suite = opts.suite ?? GUEST_SUITE;
+  const key = rootfsKey(suite);
   const final = join(ROOTFS_CACHE, key);
   const root = join(final, "root");
-  if (existsSync(join(final, "info.json"))) return { root, key, built: false, durationMs: Date.now() - started };
+  if (existsSync(join(final, "info.json"))) return { suite, root, key, built: false, durationMs: Date.now() - started };
 
   await mkdir(ROOTFS_CACHE, { recursive: true });
   for (const entry of readdirSync(ROOTFS_CACHE)) {
@@ -198,8 +229,10 @@ export async function ensureRootfs(opts: { timeoutMs?: number } = {}): Promise<R
     if (m?.[1] && !pidAlive(Number(m[1]))) await removeTree(join(ROOTFS_CACHE, entry)).catch(() => undefined);
   }
   const build = join(ROOTFS_CACHE, `.build-${key}-${process.pid}-${randomBytes(3).toString("hex")}`);
-  const mirror = debianMirror();
-  const args = [`--variant=${GUEST_VARIANT}`, `--include=${GUEST_PACKAGES.join(",")}`, GUEST_SUITE, join(build, "root"), mirror];
+  const mirror = debianMirror(suite);
+  const script = SUITES[suite].script;
+  const packages = suitePackages(suite);
+  const args = [`--variant=${GUEST_VARIANT}`, `--include=${packages.join(",")}`, suite, join(build, "root"), mirror, ...(script ? [script] : [])];
   try {
     await mkdir(build);
     const r = await run("debootstrap", args, { timeoutMs: opts.timeoutMs ?? 540_000 });
@@ -207,7 +240,7 @@ export async function ensureRootfs(opts: { timeoutMs?: number } = {}): Promise<R
       const log = await readFile(join(build, "root", "debootstrap", "debootstrap.log"), "utf8").catch(() => "");
       throw new Error(`${describeFailure(r)}\n--- debootstrap.log tail ---\n${tail(log, 30)}`);
     }
-    const info = { suite: GUEST_SUITE, variant: GUEST_VARIANT, packages: GUEST_PACKAGES, mirror, builtAt: new Date().toISOString(), buildMs: Date.now() - started };
+    const info = { suite, script, variant: GUEST_VARIANT, packages, mirror, builtAt: new Date().toISOString(), buildMs: Date.now() - started };
     await writeFile(join(build, "info.json"), `${JSON.stringify(info, null, 2)}\n`);
     try {
       await rename(build, final);
@@ -215,7 +248,7 @@ export async function ensureRootfs(opts: { timeoutMs?: number } = {}): Promise<R
       // Someone else finished first: theirs is as good as ours.
       if (!existsSync(join(final, "info.json"))) throw err;
     }
-    return { root, key, built: true, durationMs: Date.now() - started };
+    return { suite, root, key, built: true, durationMs: Date.now() - started };
   } finally {
     if (existsSync(build)) await removeTree(build).catch((e: unknown) => console.warn(`rootfs build cleanup: ${String(e)}`));
   }
@@ -515,8 +548,10 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     await writeFile(join(seed, "user-data"), opts.userData);
     await writeFile(
       join(root, "etc/cloud/cloud.cfg.d/99-dockinit-test.cfg"),
-      // The minimal image has no locales; the network is the test topology's.
-      "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\nlocale: C.UTF-8\n",
+      // The minimal image has no locales and no ssh-keygen (cloud-init 23.4+
+      // counts the failed host key generation as a recoverable error); the
+      // network is the test topology's.
+      "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\nlocale: C.UTF-8\nssh_genkeytypes: []\n",
     );
 
     for (const cg of cgroups) await mkdir(cg, { recursive: true });
@@ -536,7 +571,15 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     try {
       nspawn = await spawnBackground("sh", ["-c", `${enter ? `${enter} && ` : ""}exec systemd-nspawn "$@"`, "sh", ...nspawnArgs], {
         logFd: fh.fd,
-        env: { ...process.env, SYSTEMD_SECCOMP: "0", SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network", SYSTEMD_COLORS: "0" },
+        env: {
+          ...process.env,
+          SYSTEMD_SECCOMP: "0",
+          SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network",
+          SYSTEMD_COLORS: "0",
+          // systemd 258+ (forky) refuses to boot on cgroup v1: give it the
+          // unified hierarchy alone (see SUITES).
+          ...(SUITES[opts.rootfs.suite].unifiedCgroup ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1" } : {}),
+        },
       });
     } finally {
       await fh.close();

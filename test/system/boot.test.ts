@@ -12,6 +12,10 @@
 //
 // The guest masquerades its Docker networks (172.17/16, 172.18/16, ...), so
 // upstream only ever sees 192.0.2.2 and the port the NAT chose.
+//
+// Runs once per suite of the Docker matrix (DOCKINIT_DOCKER_MATRIX, default
+// bookworm; CI: bookworm,trixie,forky): each suite's own root filesystem,
+// systemd, cloud-init and docker.io.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootGuest, cloudInitEvents, ensureRootfs, GUEST_NEEDS, TOOLS_IMAGE, type Guest, type Rootfs } from "../support/guest.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
+import { engineLabel, noteMatrix } from "./lib/engine.js";
 import { killAllTracked, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
 import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Proto, type Topology } from "./lib/topology.js";
 
@@ -201,122 +206,124 @@ function bootChecks(get: () => Env): void {
   });
 }
 
-describe.skipIf(skip)("booted Debian guest configured only by dockinit's user-data", () => {
-  let rootfs: Rootfs | undefined;
-  beforeAll(async () => {
-    rootfs = await ensureRootfs({ timeoutMs: 540_000 });
-    console.log(`rootfs ${rootfs.key}: ${rootfs.built ? `built in ${(rootfs.durationMs / 1000).toFixed(1)} s` : "cached"} (${rootfs.root})`);
-  }, 600_000);
-  afterAll(async () => {
-    await killAllTracked();
-  });
-
-  describe("seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000", () => {
-    let env: Env | undefined;
-    const get = (): Env => env ?? expect.fail("the guest did not boot");
-    beforeAll(async () => {
-      env = await bootWith(rootfs!, renderFixture("seed"), ["tcp"]);
-    });
-    afterAll(async () => {
-      await teardown(env);
-    });
-
-    bootChecks(get);
-
-    it("docker info answers; dockinit-firewall.service and dockinit-firewall-watch.service are active", async () => {
-      const { guest } = get();
-      expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
-      await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
-    });
-
-    it("a container on the default bridge connecting from port 33000 reaches upstream from a port in 49152-61000", async () => {
-      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
-    });
-
-    it("after systemctl restart docker, the rules come back and port 33000 is remapped again", async () => {
-      const { guest } = get();
-      await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
-      const ms = await firewallSettles(guest, WATCH_BOUND_MS);
-      console.log(`iptables: firewall in place ${ms} ms after systemctl restart docker returned`);
-      await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
-      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
-    });
-
-    it(`on a network created after boot (docker network create), port 33000 is remapped within ${WATCH_BOUND_MS / 1000} s`, async () => {
-      const env = get();
-      await env.guest.execOk("docker", ["network", "create", "late"]);
-      const created = Date.now();
-      const seen: number[] = [];
-      await waitFor(
-        "a connection from the new network to arrive remapped",
-        async () => {
-          const p = await portSeen(env, { sourcePort: 33000, network: "late" });
-          seen.push(p);
-          return remapped(p);
-        },
-        { timeoutMs: WATCH_BOUND_MS, intervalMs: 250 },
-      ).catch(async (err: unknown) => {
-        expect.fail(`${String(err)}\nports seen: ${seen.join(", ")}\njournalctl -u dockinit-firewall-watch:\n${await env.guest.journal("dockinit-firewall-watch.service", 20)}`);
+for (const suite of noteMatrix()) {
+  describe.skipIf(skip)(`${engineLabel(suite)}: booted Debian guest configured only by dockinit's user-data`, () => {
+      let rootfs: Rootfs | undefined;
+      beforeAll(async () => {
+        rootfs = await ensureRootfs({ suite, timeoutMs: 540_000 });
+        console.log(`rootfs ${rootfs.key}: ${rootfs.built ? `built in ${(rootfs.durationMs / 1000).toFixed(1)} s` : "cached"} (${rootfs.root})`);
+      }, 600_000);
+      afterAll(async () => {
+        await killAllTracked();
       });
-      console.log(`iptables: new network remapped ${Date.now() - created} ms after docker network create (ports seen: ${seen.join(", ")})`);
-      expect((await env.guest.exec("/usr/local/sbin/dockinit-firewall", ["status"])).code).toBe(0);
-    });
 
-    it("control: with the watch stopped, a new network leaks port 33000 unchanged; starting the watch repairs it", async () => {
-      // Proves the previous check measures the watch: Docker's MASQUERADE for
-      // a new network goes above dockinit's jump, and nothing else moves it.
-      const env = get();
-      await env.guest.execOk("systemctl", ["stop", "dockinit-firewall-watch.service"]);
-      await env.guest.execOk("docker", ["network", "create", "unwatched"]);
-      expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toBe(33000);
-      await env.guest.execOk("systemctl", ["start", "dockinit-firewall-watch.service"]);
-      await firewallSettles(env.guest, WATCH_BOUND_MS);
-      expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toSatisfy(remapped);
-    });
+      describe("seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000", () => {
+        let env: Env | undefined;
+        const get = (): Env => env ?? expect.fail("the guest did not boot");
+        beforeAll(async () => {
+          env = await bootWith(rootfs!, renderFixture("seed"), ["tcp"]);
+        });
+        afterAll(async () => {
+          await teardown(env);
+        });
+
+        bootChecks(get);
+
+        it("docker info answers; dockinit-firewall.service and dockinit-firewall-watch.service are active", async () => {
+          const { guest } = get();
+          expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
+          await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
+        });
+
+        it("a container on the default bridge connecting from port 33000 reaches upstream from a port in 49152-61000", async () => {
+          expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+        });
+
+        it("after systemctl restart docker, the rules come back and port 33000 is remapped again", async () => {
+          const { guest } = get();
+          await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
+          const ms = await firewallSettles(guest, WATCH_BOUND_MS);
+          console.log(`iptables: firewall in place ${ms} ms after systemctl restart docker returned`);
+          await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
+          expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+        });
+
+        it(`on a network created after boot (docker network create), port 33000 is remapped within ${WATCH_BOUND_MS / 1000} s`, async () => {
+          const env = get();
+          await env.guest.execOk("docker", ["network", "create", "late"]);
+          const created = Date.now();
+          const seen: number[] = [];
+          await waitFor(
+            "a connection from the new network to arrive remapped",
+            async () => {
+              const p = await portSeen(env, { sourcePort: 33000, network: "late" });
+              seen.push(p);
+              return remapped(p);
+            },
+            { timeoutMs: WATCH_BOUND_MS, intervalMs: 250 },
+          ).catch(async (err: unknown) => {
+            expect.fail(`${String(err)}\nports seen: ${seen.join(", ")}\njournalctl -u dockinit-firewall-watch:\n${await env.guest.journal("dockinit-firewall-watch.service", 20)}`);
+          });
+          console.log(`iptables: new network remapped ${Date.now() - created} ms after docker network create (ports seen: ${seen.join(", ")})`);
+          expect((await env.guest.exec("/usr/local/sbin/dockinit-firewall", ["status"])).code).toBe(0);
+        });
+
+        it("control: with the watch stopped, a new network leaks port 33000 unchanged; starting the watch repairs it", async () => {
+          // Proves the previous check measures the watch: Docker's MASQUERADE for
+          // a new network goes above dockinit's jump, and nothing else moves it.
+          const env = get();
+          await env.guest.execOk("systemctl", ["stop", "dockinit-firewall-watch.service"]);
+          await env.guest.execOk("docker", ["network", "create", "unwatched"]);
+          expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toBe(33000);
+          await env.guest.execOk("systemctl", ["start", "dockinit-firewall-watch.service"]);
+          await firewallSettles(env.guest, WATCH_BOUND_MS);
+          expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toSatisfy(remapped);
+        });
+      });
+
+      describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, no watcher", () => {
+        let env: Env | undefined;
+        const get = (): Env => env ?? expect.fail("the guest did not boot");
+        beforeAll(async () => {
+          env = await bootWith(
+            rootfs!,
+            renderYaml("version: 1\nname: nft-boot\ndocker:\n  daemon:\n    dns: [vpc]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
+            ["tcp", "udp"],
+          );
+        });
+        afterAll(async () => {
+          await teardown(env);
+        });
+
+        bootChecks(get);
+
+        it("docker info answers; dockinit-firewall.service is active and no watch unit is installed", async () => {
+          const { guest, files } = get();
+          expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
+          await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
+          expect(files.map((f) => f.path)).not.toContain("/etc/systemd/system/dockinit-firewall-watch.service");
+        });
+
+        it("a container on the default bridge reaches upstream from a port in 49152-61000 (TCP 33000, UDP 33001)", async () => {
+          expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+          expect(await portSeen(get(), { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
+        });
+
+        it("after systemctl restart docker, port 33000 is remapped again", async () => {
+          const { guest } = get();
+          await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
+          const ms = await firewallSettles(guest, WATCH_BOUND_MS);
+          console.log(`nftables: firewall in place ${ms} ms after systemctl restart docker returned`);
+          await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
+          expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
+        });
+
+        it("on a network created after boot, the first connection from port 33000 is already remapped", async () => {
+          const env = get();
+          await env.guest.execOk("docker", ["network", "create", "late"]);
+          expect(await portSeen(env, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+          expect(await portSeen(env, { sourcePort: 33001, network: "late", proto: "udp" })).toSatisfy(remapped);
+        });
+      });
   });
-
-  describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, no watcher", () => {
-    let env: Env | undefined;
-    const get = (): Env => env ?? expect.fail("the guest did not boot");
-    beforeAll(async () => {
-      env = await bootWith(
-        rootfs!,
-        renderYaml("version: 1\nname: nft-boot\ndocker:\n  daemon:\n    dns: [vpc]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
-        ["tcp", "udp"],
-      );
-    });
-    afterAll(async () => {
-      await teardown(env);
-    });
-
-    bootChecks(get);
-
-    it("docker info answers; dockinit-firewall.service is active and no watch unit is installed", async () => {
-      const { guest, files } = get();
-      expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
-      await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
-      expect(files.map((f) => f.path)).not.toContain("/etc/systemd/system/dockinit-firewall-watch.service");
-    });
-
-    it("a container on the default bridge reaches upstream from a port in 49152-61000 (TCP 33000, UDP 33001)", async () => {
-      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
-      expect(await portSeen(get(), { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
-    });
-
-    it("after systemctl restart docker, port 33000 is remapped again", async () => {
-      const { guest } = get();
-      await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
-      const ms = await firewallSettles(guest, WATCH_BOUND_MS);
-      console.log(`nftables: firewall in place ${ms} ms after systemctl restart docker returned`);
-      await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
-      expect(await portSeen(get(), { sourcePort: 33000 })).toSatisfy(remapped);
-    });
-
-    it("on a network created after boot, the first connection from port 33000 is already remapped", async () => {
-      const env = get();
-      await env.guest.execOk("docker", ["network", "create", "late"]);
-      expect(await portSeen(env, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
-      expect(await portSeen(env, { sourcePort: 33001, network: "late", proto: "udp" })).toSatisfy(remapped);
-    });
-  });
-});
+}

@@ -2,12 +2,15 @@
 // started inside the test's "host" namespace): containers on the default
 // bridge and on networks created later, dockerd restarts, both backends.
 // Upstream's echo server reports the source port each connection arrived with.
+// Runs once per engine of the Docker matrix (DOCKINIT_DOCKER_MATRIX, see
+// lib/engine.ts): 20.10 (this machine's), 26.1 and 28.5 (chrooted suites).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
-import { killAllTracked, runInOk, waitFor, type Background } from "./lib/exec.js";
+import { engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
+import { killAllTracked, waitFor, type Background } from "./lib/exec.js";
 import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "nft", "dockerd", "socat", "busybox", "conntrack"]);
@@ -20,6 +23,7 @@ const WATCH_BOUND_MS = 15_000;
 const remapped = (p: number) => p >= 49152 && p <= 61000;
 
 interface Env {
+  engine: Engine;
   topo: Topology;
   dockerd: Dockerd;
   servers: EchoServer[];
@@ -27,17 +31,17 @@ interface Env {
   fw: FirewallRunner;
 }
 
-async function setup(bundle: RenderedBundle): Promise<Env> {
+async function setup(engine: Engine, bundle: RenderedBundle): Promise<Env> {
   const topo = await createTopology({ ipv6: true });
   try {
-    const dockerd = await startDockerd(topo.host, { ipv6: true });
+    const dockerd = await startDockerd(topo.host, { ipv6: true, engine });
     const servers = [
       await startPortEchoServer(topo.upstream, ADDR.serverV4, PORT, "tcp"),
       await startPortEchoServer(topo.upstream, ADDR.serverV4, PORT, "udp"),
       await startPortEchoServer(topo.upstream, ADDR.serverV6, PORT, "tcp"),
     ];
-    const fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host });
-    return { topo, dockerd, servers, bundle, fw };
+    const fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host, engine });
+    return { engine, topo, dockerd, servers, bundle, fw };
   } catch (err) {
     await topo.destroy();
     throw err;
@@ -66,106 +70,122 @@ async function portSeen(env: Env, o: { sourcePort: number; network?: string; pro
   return peerPort(r);
 }
 
-describe.skipIf(skip)("real Docker, iptables backend: the fix, shadowing by Docker, and the watch", () => {
-  let env: Env | undefined;
-  let watch: Background | undefined;
+/** iptables -t nat -S CHAIN with the engine's own iptables. */
+const natRules = (env: Env, chain: string) => env.engine.runOk(env.topo.host, "iptables", ["-t", "nat", "-S", chain]);
 
-  beforeAll(async () => {
-    env = await setup(renderFixture("build-runner"));
-  });
-  afterAll(async () => {
-    await watch?.stop();
-    await teardown(env);
-    await killAllTracked();
-  });
+for (const suite of noteMatrix()) {
+  describe.skipIf(skip)(engineLabel(suite), () => {
+    let engine: Engine | undefined;
+    beforeAll(async () => {
+      engine = await startEngine(suite);
+    });
+    afterAll(async () => {
+      await engine?.stop();
+    });
 
-  it("without dockinit, a container's port 33000 leaves unchanged", async () => {
-    expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
-  });
+    describe("real Docker, iptables backend: the fix, shadowing by Docker, and the watch", () => {
+      let env: Env | undefined;
+      let watch: Background | undefined;
 
-  it("after apply, ports 33000/40000/45000 leave inside 49152-61000 (TCP, UDP, IPv6)", async () => {
-    const r = await env!.fw.run("apply");
-    expect(r.code, r.stderr).toBe(0);
-    for (const p of [33000, 40000, 45000]) expect(await portSeen(env!, { sourcePort: p })).toSatisfy(remapped);
-    expect(await portSeen(env!, { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
-    expect(await portSeen(env!, { sourcePort: 33002, v6: true })).toSatisfy(remapped);
-    expect((await env!.fw.run("status")).code).toBe(0);
-  });
+      beforeAll(async () => {
+        env = await setup(engine!, renderFixture("build-runner"));
+      });
+      afterAll(async () => {
+        await watch?.stop();
+        await teardown(env);
+        await killAllTracked();
+      });
 
-  it("docker network create puts Docker's MASQUERADE above ours: the port leaks and status names the rule", async () => {
-    await env!.dockerd.createNetwork("late");
-    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toBe(33000);
-    const status = await env!.fw.run("status");
-    expect(status.code).toBe(1);
-    expect(status.stdout).toMatch(/shadowed by:\n\s+-A POSTROUTING -s \S+ ! -o br-\w+ -j MASQUERADE/);
-  });
+      it("without dockinit, a container's port 33000 leaves unchanged", async () => {
+        expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+      });
 
-  it("the watch restores the remapping within its documented bound, for the next network too", async () => {
-    watch = await env!.fw.spawn("watch");
-    await waitFor("status ok after the watch starts", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
-    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
-    // A network created while the watch runs: Docker's event triggers the re-apply.
-    await env!.dockerd.createNetwork("later");
-    await waitFor("status ok after network create", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
-    expect(await portSeen(env!, { sourcePort: 33000, network: "later" })).toSatisfy(remapped);
-  });
+      it("after apply, ports 33000/40000/45000 leave inside 49152-61000 (TCP, UDP, IPv6)", async () => {
+        const r = await env!.fw.run("apply");
+        expect(r.code, r.stderr).toBe(0);
+        for (const p of [33000, 40000, 45000]) expect(await portSeen(env!, { sourcePort: p })).toSatisfy(remapped);
+        expect(await portSeen(env!, { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
+        expect(await portSeen(env!, { sourcePort: 33002, v6: true })).toSatisfy(remapped);
+        expect((await env!.fw.run("status")).code).toBe(0);
+      });
 
-  it("after a dockerd restart the watch puts the jump back on top", async () => {
-    await env!.dockerd.restart();
-    await waitFor("status ok after dockerd restart", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
-    const first = (await runInOk(env!.topo.host, "iptables", ["-t", "nat", "-S", "POSTROUTING"])).split("\n").find((l) => l.startsWith("-A"));
-    expect(first).toBe("-A POSTROUTING -j DOCKINIT-POSTROUTING");
-    expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
-    expect(watch!.running()).toBe(true);
-  });
+      it("docker network create puts Docker's MASQUERADE above ours: the port leaks and status names the rule", async () => {
+        await env!.dockerd.createNetwork("late");
+        expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toBe(33000);
+        const status = await env!.fw.run("status");
+        expect(status.code).toBe(1);
+        expect(status.stdout).toMatch(/shadowed by:\n\s+-A POSTROUTING -s \S+ ! -o br-\w+ -j MASQUERADE/);
+      });
 
-  it("remove leaves Docker's rules and brings the leak back", async () => {
-    await watch!.stop();
-    const r = await env!.fw.run("remove");
-    expect(r.code, r.stderr).toBe(0);
-    const nat = await runInOk(env!.topo.host, "iptables-save", ["-t", "nat"]);
-    expect(nat).not.toContain("DOCKINIT");
-    expect(nat).toMatch(/-A POSTROUTING -s 172\.17\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
-    expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
-  });
-});
+      it("the watch restores the remapping within its documented bound, for the next network too", async () => {
+        watch = await env!.fw.spawn("watch");
+        await waitFor("status ok after the watch starts", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+        expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+        // A network created while the watch runs: Docker's event triggers the re-apply.
+        await env!.dockerd.createNetwork("later");
+        await waitFor("status ok after network create", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+        expect(await portSeen(env!, { sourcePort: 33000, network: "later" })).toSatisfy(remapped);
+      });
 
-describe.skipIf(skip)("real Docker, nftables backend: remapped throughout, no watcher", () => {
-  let env: Env | undefined;
-  beforeAll(async () => {
-    env = await setup(
-      renderYaml("version: 1\nname: nft-docker\ndocker:\n  daemon:\n    dns: [amazon]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
-    );
-  });
-  afterAll(async () => {
-    await teardown(env);
-    await killAllTracked();
-  });
+      it("after a dockerd restart the watch puts the jump back on top", async () => {
+        await env!.dockerd.restart();
+        await waitFor("status ok after dockerd restart", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+        const first = (await natRules(env!, "POSTROUTING")).split("\n").find((l) => l.startsWith("-A"));
+        expect(first).toBe("-A POSTROUTING -j DOCKINIT-POSTROUTING");
+        expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
+        expect(watch!.running()).toBe(true);
+      });
 
-  it("remaps on the default bridge, v4 and v6, tcp and udp", async () => {
-    const r = await env!.fw.run("apply");
-    expect(r.code, r.stderr).toBe(0);
-    expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
-    expect(await portSeen(env!, { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
-    expect(await portSeen(env!, { sourcePort: 33002, v6: true })).toSatisfy(remapped);
-  });
+      it("remove leaves Docker's rules and brings the leak back", async () => {
+        await watch!.stop();
+        const r = await env!.fw.run("remove");
+        expect(r.code, r.stderr).toBe(0);
+        const nat = await env!.engine.runOk(env!.topo.host, "iptables-save", ["-t", "nat"]);
+        expect(nat).not.toContain("DOCKINIT");
+        expect(nat).toMatch(/-A POSTROUTING -s 172\.17\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
+        expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+      });
+    });
 
-  it("remaps on a network Docker creates afterwards, with Docker's MASQUERADE on top", async () => {
-    await env!.dockerd.createNetwork("late");
-    const first = (await runInOk(env!.topo.host, "iptables", ["-t", "nat", "-S", "POSTROUTING"])).split("\n").find((l) => l.startsWith("-A"));
-    expect(first).toMatch(/MASQUERADE/);
-    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
-    expect((await env!.fw.run("status")).code).toBe(0);
-  });
+    describe("real Docker, nftables backend: remapped throughout, no watcher", () => {
+      let env: Env | undefined;
+      beforeAll(async () => {
+        env = await setup(
+          engine!,
+          renderYaml("version: 1\nname: nft-docker\ndocker:\n  daemon:\n    dns: [amazon]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
+        );
+      });
+      afterAll(async () => {
+        await teardown(env);
+        await killAllTracked();
+      });
 
-  it("remaps after a dockerd restart without re-applying", async () => {
-    await env!.dockerd.restart();
-    expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
-    expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
-  });
+      it("remaps on the default bridge, v4 and v6, tcp and udp", async () => {
+        const r = await env!.fw.run("apply");
+        expect(r.code, r.stderr).toBe(0);
+        expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
+        expect(await portSeen(env!, { sourcePort: 33001, proto: "udp" })).toSatisfy(remapped);
+        expect(await portSeen(env!, { sourcePort: 33002, v6: true })).toSatisfy(remapped);
+      });
 
-  it("remove brings the leak back", async () => {
-    expect((await env!.fw.run("remove")).code).toBe(0);
-    expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+      it("remaps on a network Docker creates afterwards, with Docker's MASQUERADE on top", async () => {
+        await env!.dockerd.createNetwork("late");
+        const first = (await natRules(env!, "POSTROUTING")).split("\n").find((l) => l.startsWith("-A"));
+        expect(first).toMatch(/MASQUERADE/);
+        expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+        expect((await env!.fw.run("status")).code).toBe(0);
+      });
+
+      it("remaps after a dockerd restart without re-applying", async () => {
+        await env!.dockerd.restart();
+        expect(await portSeen(env!, { sourcePort: 33000 })).toSatisfy(remapped);
+        expect(await portSeen(env!, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
+      });
+
+      it("remove brings the leak back", async () => {
+        expect((await env!.fw.run("remove")).code).toBe(0);
+        expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+      });
+    });
   });
-});
+}

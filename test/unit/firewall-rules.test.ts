@@ -88,10 +88,53 @@ describe("firewall rules per policy", () => {
     expect(rules(yaml, family, table)).toEqual(expected);
   });
 
-  it("the nftables backend refuses policies it cannot enforce (DI032)", () => {
-    const r = loadConfigString("version: 1\nfirewall:\n  backend: nftables\n  published:\n    default: deny\n");
-    expect(r.model).toBeUndefined();
-    expect(r.diagnostics.map((d) => [d.code, d.line])).toEqual([["DI032", 5]]);
+});
+
+/** The chains of dockinit's nftables table: name → rule lines (hook line first). */
+function nftChains(yaml: string): Record<string, string[]> {
+  const { model, diagnostics } = loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\nfirewall:\n  backend: nftables\n${yaml}`);
+  if (!model) throw new Error(JSON.stringify(diagnostics));
+  const out: Record<string, string[]> = {};
+  let current: string[] | undefined;
+  for (const line of planFirewall(model).nft.split("\n")) {
+    const m = /^\t(?:chain|set) (\S+) \{$/.exec(line);
+    if (m?.[1]) out[m[1]] = current = [];
+    else if (line === "\t}") current = undefined;
+    else if (current) current.push(line.trim());
+  }
+  return out;
+}
+
+describe("nftables backend: every policy in table inet dockinit, drops before Docker's chains", () => {
+  it("published ports: allow-lists and default deny on the original destination port, accepts only end dockinit's chain", () => {
+    const c = nftChains("  published:\n    default: deny\n    rules:\n      - { port: 8080, allow: [203.0.113.0/24, 2001:db8:20::50] }\n      - { port: 2368, allow: [loopback] }\n  containers: { block_metadata: false }");
+    expect(c.forward).toEqual([
+      "type filter hook forward priority filter - 10; policy accept;",
+      "ct state established,related accept",
+      'iifname "@EXT_IF@" meta l4proto tcp ct status dnat ct original proto-dst 8080 ip saddr 203.0.113.0/24 accept',
+      'iifname "@EXT_IF@" meta l4proto tcp ct status dnat ct original proto-dst 8080 ip6 saddr 2001:db8:20::50/128 accept',
+      'iifname "@EXT_IF@" meta l4proto tcp ct status dnat ct original proto-dst 8080 drop',
+      "meta l4proto tcp ct status dnat ct original proto-dst 2368 drop",
+      'iifname "@EXT_IF@" ct status dnat drop',
+    ]);
+  });
+
+  it("egress allow-list: one interval set per family, literal DNS servers included", () => {
+    const c = nftChains("  containers: { block_metadata: false, egress_allow: [198.51.100.0/24] }");
+    expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24, 169.254.169.253/32 }"]);
+    expect(c.egress6).toEqual(["type ipv6_addr", "flags interval", "auto-merge"]);
+    expect(c.forward?.slice(2)).toEqual(['iifname != "@EXT_IF@" oifname "@EXT_IF@" ip daddr != @egress4 drop', 'iifname != "@EXT_IF@" oifname "@EXT_IF@" ip6 daddr != @egress6 drop']);
+  });
+
+  it("port forwards: DNAT before Docker's (dstnat - 10), masquerade first in postrouting, let through before any drop", () => {
+    const c = nftChains("  containers: { block_metadata: true }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]");
+    expect(c.prerouting).toEqual(["type nat hook prerouting priority dstnat - 10; policy accept;", "fib daddr type local tcp dport 9000 dnat ip to 198.51.100.10:80"]);
+    expect(c.output).toEqual(["type nat hook output priority -110; policy accept;", "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 9000 dnat ip to 198.51.100.10:80"]);
+    expect(c.postrouting?.[1]).toBe('oifname "@EXT_IF@" ip daddr 198.51.100.10 tcp dport 80 ct status dnat masquerade');
+    expect(c.forward?.slice(1, 3)).toEqual([
+      "meta l4proto tcp ct status dnat ct original proto-dst 9000 ct reply ip saddr 198.51.100.10 ct reply proto-src 80 accept",
+      "ct state established,related accept",
+    ]);
   });
 });
 

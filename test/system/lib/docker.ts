@@ -30,6 +30,7 @@ import {
   type ExecResult,
   type RunOptions,
 } from "./exec.js";
+import type { Engine } from "./engine.js";
 import { interpretClient, socatClientArgs, type ConnectOptions, type ConnectResult } from "./topology.js";
 
 /** The docker CLI matching the 20.10 daemon (/usr/local/bin/docker is a different, newer client). */
@@ -65,6 +66,11 @@ export interface DockerdOptions {
   image?: boolean;
   /** Bound for dockerd to answer (default 60 s). */
   startTimeoutMs?: number;
+  /**
+   * The Docker engine to run (lib/engine.ts): this machine's own Docker 20.10
+   * when absent, or a suite's dockerd/containerd/runc (and CLI) chrooted.
+   */
+  engine?: Engine;
 }
 
 export interface ContainerConnectOptions extends ConnectOptions {
@@ -282,6 +288,7 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
   const logFile = path.join(dir, "dockerd.log");
   const configFile = path.join(dir, "daemon.json");
   const ipv6 = opts.ipv6 ?? false;
+  const engine = opts.engine?.chrooted ? opts.engine : undefined;
   const config: Record<string, unknown> = {
     "storage-driver": "vfs",
     bip: opts.bip ?? "172.17.0.1/16",
@@ -302,8 +309,9 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
     "exec-root": path.join(dir, "exec"),
     pidfile: path.join(dir, "docker.pid"),
     hosts: [host],
-    // 20.10 otherwise writes /etc/docker/key.json (config-file only, no flag).
-    "deprecated-key-path": path.join(dir, "key.json"),
+    // 20.10 otherwise writes /etc/docker/key.json (config-file only, no flag);
+    // later engines have no key.json and refuse the option.
+    ...(engine ? {} : { "deprecated-key-path": path.join(dir, "key.json") }),
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
   await mkdir(path.join(dir, "cli"), { recursive: true });
@@ -324,7 +332,9 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
   };
 
   const docker = (args: readonly string[], o: RunOptions = {}): Promise<ExecResult> =>
-    run(DOCKER_CLI, ["-H", host, ...args], { timeoutMs: 60_000, env: cliEnv, ...o });
+    engine
+      ? engine.run(undefined, "docker", ["-H", host, ...args], { timeoutMs: 60_000, env: cliEnv, ...o })
+      : run(DOCKER_CLI, ["-H", host, ...args], { timeoutMs: 60_000, env: cliEnv, ...o });
 
   const dockerOk = async (args: readonly string[], o: RunOptions = {}): Promise<string> => {
     const r = await docker(args, o);
@@ -337,11 +347,11 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
   const launch = async (): Promise<void> => {
     const fh = await open(logFile, "a");
     try {
-      daemon = await spawnBackground(DOCKERD, ["--config-file", configFile, ...(opts.extraArgs ?? [])], {
-        netns: ns,
-        logFd: fh.fd,
-        env: { ...process.env, PATH: DAEMON_PATH },
-      });
+      const args = ["--config-file", configFile, ...(opts.extraArgs ?? [])];
+      const env = { ...process.env, PATH: DAEMON_PATH };
+      daemon = engine
+        ? await engine.spawn(ns, DOCKERD, args, { logFd: fh.fd, env })
+        : await spawnBackground(DOCKERD, args, { netns: ns, logFd: fh.fd, env });
     } finally {
       await fh.close(); // the child has its own copy of the fd
     }
@@ -371,7 +381,12 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
 
   const ensureImage = async (): Promise<void> => {
     if (imageReady) return;
-    const tarball = await buildToolsTarball();
+    let tarball = await buildToolsTarball();
+    if (engine) {
+      // A chrooted CLI sees /tmp only.
+      await copyFile(tarball, path.join(dir, "di-tools.tar"));
+      tarball = path.join(dir, "di-tools.tar");
+    }
     await dockerOk(["import", "--change", 'CMD ["/bin/sh"]', tarball, TOOLS_IMAGE], { timeoutMs: 120_000 });
     imageReady = true;
   };
@@ -438,6 +453,8 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
         }
         await stopDaemon();
         await killLeftovers(dir);
+        // A chrooted engine's mounts live in its own mount namespace.
+        await engine?.unmountUnder(dir);
         const stuck = await unmountUnder(dir);
         if (stuck.length === 0) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
         else problems.push(`still mounted, left ${dir} in place: ${stuck.join(", ")}`);
