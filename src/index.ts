@@ -12,3 +12,5 @@ export { formatDiagnostic } from "./config/format.js";
 export type { Model } from "./model.js";
 export type { Artifact } from "./render/artifact.js";
 export { planFirewall } from "./render/firewall-rules.js";
+/** The firewall script alone (no user-data budget): for hosts provisioned without cloud-init, and the benchmarks. */
+export { renderFirewallScript } from "./render/firewall-script.js";
