@@ -53,13 +53,6 @@ export function parseCidr(text: string): Cidr | undefined {
   return { family, address, prefix, text: `${address}/${prefix}` };
 }
 
-export function cidrContains(outer: Cidr, inner: Cidr): boolean {
-  if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
-  const a = ipaddr.parse(inner.address);
-  const net = ipaddr.parse(outer.address);
-  return (a as ipaddr.IPv4).match(net as ipaddr.IPv4, outer.prefix);
-}
-
 export interface PortRange {
   low: number;
   high: number;
