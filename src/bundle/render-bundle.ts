@@ -2,6 +2,7 @@
 // Pure: returns the bundle or diagnostics, writes nothing.
 import { diagnostic, type Diagnostic } from "../config/errors.js";
 import type { Model } from "../model.js";
+import { byCodeUnit } from "../order.js";
 import type { Artifact } from "../render/artifact.js";
 import { renderBootScript } from "../render/boot-script.js";
 import { renderCloudConfig } from "../render/cloud-config.js";
@@ -52,7 +53,7 @@ export function renderArtifacts(model: Model): Artifact[] {
   const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model), ...renderUnits(model), renderBootScript(model)];
   if (needsVpcResolver(model)) own.push(renderVpcDnsScript(model));
   const user: Artifact[] = model.userData.writeFiles.map((f) => ({ ...f, origin: "user" as const }));
-  return [...own.sort((a, b) => a.path.localeCompare(b.path)), ...user];
+  return [...own.sort((a, b) => byCodeUnit(a.path, b.path)), ...user];
 }
 
 function manifestOf(model: Model, files: Artifact[], packed: PackedUserData): Manifest {
@@ -60,7 +61,7 @@ function manifestOf(model: Model, files: Artifact[], packed: PackedUserData): Ma
     name: model.name,
     generator: GENERATOR,
     files: [...files]
-      .sort((a, b) => a.path.localeCompare(b.path))
+      .sort((a, b) => byCodeUnit(a.path, b.path))
       .map((f) => ({
         path: f.path,
         mode: f.permissions,

@@ -25,29 +25,38 @@ const sha256 = (data: string | Buffer) => createHash("sha256").update(data).dige
  * bytes and blanks at a line end become =XX, lines are soft-broken at 76.
  */
 export function quotedPrintable(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => {
-      const bytes = Buffer.from(line, "utf8");
-      const tokens: string[] = [];
-      bytes.forEach((b, i) => {
-        const last = i === bytes.length - 1;
-        const literal = (b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !last);
-        tokens.push(literal ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, "0")}`);
-      });
-      const out: string[] = [];
-      let cur = "";
-      for (const t of tokens) {
-        if (cur.length + t.length > 75) {
-          out.push(`${cur}=`);
-          cur = "";
-        }
-        cur += t;
-      }
-      out.push(cur);
-      return out.join("\n");
-    })
-    .join("\n");
+  return text.split("\n").map(quotedPrintableLine).join("\n");
+}
+
+/** Characters quoted-printable may carry as they are ("=" is its escape). */
+const PLAIN_LINE = /^[\x21-\x3c\x3e-\x7e \t]*$/;
+const NOT_PLAIN = /[^\x21-\x3c\x3e-\x7e \t]/gu;
+const escapeBytes = (ch: string): string => {
+  let out = "";
+  for (const b of Buffer.from(ch, "utf8")) out += `=${b < 16 ? "0" : ""}${b.toString(16).toUpperCase()}`;
+  return out;
+};
+
+function quotedPrintableLine(line: string): string {
+  // Most lines of a script are plain and short: nothing to do.
+  let enc = PLAIN_LINE.test(line) ? line : line.replace(NOT_PLAIN, escapeBytes);
+  // A blank at the end of a line would be lost in transport.
+  if (enc.endsWith(" ")) enc = `${enc.slice(0, -1)}=20`;
+  else if (enc.endsWith("\t")) enc = `${enc.slice(0, -1)}=09`;
+  if (enc.length <= 75) return enc;
+  // Soft breaks ("=" at a line end) keep lines within 76, never inside "=XX";
+  // every "=" in enc starts an escape.
+  const out: string[] = [];
+  let start = 0;
+  while (enc.length - start > 75) {
+    let end = start + 75;
+    if (enc[end - 1] === "=") end -= 1;
+    else if (enc[end - 2] === "=") end -= 2;
+    out.push(`${enc.slice(start, end)}=`);
+    start = end;
+  }
+  out.push(enc.slice(start));
+  return out.join("\n");
 }
 
 function mimePart(contentType: string, filename: string, content: string, mergeType?: string): string {

@@ -50,11 +50,12 @@ function loadConfigAs(path: string, shown: string): LoadResult {
 }
 
 export function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void {
-  const color = Boolean(io.stderrIsTTY) && io.env.NO_COLOR === undefined;
+  if (diags.length === 0) return;
+  const color = io.env.NO_COLOR === undefined && Boolean(io.stderrIsTTY);
   for (const d of diags) io.stderr(`${formatDiagnostic(d, source, { color })}\n`);
   const errors = diags.filter((d) => d.severity === "error").length;
   const warnings = diags.length - errors;
-  if (diags.length > 0) io.stderr(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
+  io.stderr(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
 }
 
 /** 16384 → "16,384" (toLocaleString would load ICU data: milliseconds at start-up). */
@@ -125,11 +126,12 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         io.stdout(bundle.userData);
         return;
       }
-      writeBundle(bundle, resolveIn(io, opts.out));
+      const outcome = writeBundle(bundle, resolveIn(io, opts.out));
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ ok: true, file: loaded.file, out: opts.out, diagnostics: rendered.diagnostics, manifest: bundle.manifest }, null, 2)}\n`);
+        io.stdout(`${JSON.stringify({ ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest }, null, 2)}\n`);
       } else {
-        io.stdout(`wrote ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);
+        const did = outcome === "unchanged" ? "up to date:" : "wrote";
+        io.stdout(`${did} ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);
       }
     });
 

@@ -3,6 +3,7 @@
 // stable code and a hint; nothing here throws at the user or prints.
 import { isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type * as z from "zod/mini";
+import { byCodeUnit } from "../order.js";
 import { catalogue, diagnostic, type Diagnostic, type DiagnosticCode } from "./errors.js";
 import { configSchema, type Config } from "./schema.js";
 
@@ -261,7 +262,7 @@ function ambiguousNumbers(loc: Located): Diagnostic[] {
 }
 
 function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
-  return diags.sort((a, b) => a.line - b.line || a.col - b.col || a.code.localeCompare(b.code));
+  return diags.sort((a, b) => a.line - b.line || a.col - b.col || byCodeUnit(a.code, b.code));
 }
 
 /** Parse and validate configuration text. Pure: no file system access. */

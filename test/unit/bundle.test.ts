@@ -3,6 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { quotedPrintable } from "../../src/bundle/user-data.js";
 import { loadConfigString, renderBundle, USER_DATA_BUDGET } from "../../src/index.js";
 
 const files: Record<string, string> = {
@@ -96,5 +98,46 @@ describe("user write_files, packages and runcmd", () => {
     expect(b.cloudConfig).toContain("packages:\n  - jq\n");
     expect(b.cloudConfig).toMatch(/runcmd:\n {2}- - \/usr\/local\/sbin\/dockinit-boot\n {2}- - systemctl\n/);
     expect(b.cloudConfig).toContain("  - echo done\n");
+  });
+});
+
+describe("quoted-printable (MIME parts with non-ASCII text)", () => {
+  /** RFC 2045 decoding: soft breaks ("=\n") vanish, =XX is one byte. */
+  const decode = (qp: string) => {
+    const joined = qp.replace(/=\n/g, "");
+    const bytes: number[] = [];
+    for (let i = 0; i < joined.length; i++) {
+      if (joined[i] === "=") {
+        bytes.push(parseInt(joined.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else bytes.push(joined.charCodeAt(i));
+    }
+    return Buffer.from(bytes).toString("utf8");
+  };
+  const text = fc.array(fc.oneof(fc.string({ unit: "grapheme", maxLength: 120 }), fc.constantFrom("", " ", "a=b", "x \t", "é".repeat(40), "-".repeat(75), "-".repeat(76))), { maxLength: 8 }).map((lines) => lines.join("\n"));
+
+  it("decodes back to the text, with lines of at most 76 characters of printable ASCII", () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        const qp = quotedPrintable(t);
+        expect(decode(qp)).toBe(t);
+        for (const line of qp.split("\n")) {
+          expect(line.length).toBeLessThanOrEqual(76);
+          expect(line).toMatch(/^[\x20-\x7e\t]*$/);
+          expect(line).not.toMatch(/[ \t]$/);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ["plain line kept as is", "echo hi", "echo hi"],
+    ["'=' encoded", "a=b", "a=3Db"],
+    ["trailing blank encoded", "x ", "x=20"],
+    ["non-ASCII encoded by byte", "é", "=C3=A9"],
+    ["long line soft-broken at 76", "a".repeat(80), `${"a".repeat(75)}=\naaaaa`],
+  ])("%s", (_name, input, expected) => {
+    expect(quotedPrintable(input)).toBe(expected);
   });
 });

@@ -7,7 +7,19 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/main.js";
 import { FIXTURES, REPO, SHARED_EXAMPLES } from "../support/fixtures.js";
-import { readdirSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, statSync, symlinkSync } from "node:fs";
+
+/** Every path under root with its type, mode and bytes: what "the same out/" means. */
+function snapshotTree(root: string, rel = ""): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(join(root, rel)).sort()) {
+    const p = join(rel, name);
+    const st = lstatSync(join(root, p));
+    if (st.isDirectory()) Object.assign(out, snapshotTree(root, p));
+    else out[p] = `${st.isSymbolicLink() ? "link" : "file"} ${(st.mode & 0o777).toString(8)} ${st.isFile() ? readFileSync(join(root, p)).toString("base64") : ""}`;
+  }
+  return out;
+}
 
 let dir: string;
 beforeEach(() => {
@@ -63,6 +75,39 @@ describe("dockinit CLI", () => {
     writeFileSync(join(dir, "dockinit.yaml"), BAD);
     expect((await cli("render")).code).toBe(1);
     expect(readFileSync(join(dir, "out", "manifest.json"), "utf8")).toBe(before);
+  });
+
+  describe("re-rendering into an existing out/", () => {
+    const firewall = "out/files/usr/local/sbin/dockinit-firewall";
+    // Each case disturbs a rendered out/; the next render must restore it exactly.
+    it.each<[string, () => void, "wrote" | "up to date:"]>([
+      ["nothing changed: left alone", () => {}, "up to date:"],
+      ["a file's bytes changed", () => writeFileSync(join(dir, firewall), "#!/bin/sh\nexit 0\n"), "wrote"],
+      ["a file's mode changed", () => chmodSync(join(dir, firewall), 0o644), "wrote"],
+      ["a stray file added", () => writeFileSync(join(dir, "out", "files", "stray"), "x"), "wrote"],
+      ["a file removed", () => rmSync(join(dir, "out", "manifest.json")), "wrote"],
+      ["a file replaced by a symlink", () => (rmSync(join(dir, firewall)), symlinkSync("/bin/true", join(dir, firewall))), "wrote"],
+    ])("%s", async (_name, disturb, said) => {
+      await cli("render");
+      const reference = snapshotTree(join(dir, "out"));
+      const mtime = statSync(join(dir, "out", "user-data")).mtimeMs;
+      disturb();
+      const r = await cli("render");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^${said} out/ `));
+      expect(snapshotTree(join(dir, "out"))).toEqual(reference);
+      if (said === "up to date:") expect(statSync(join(dir, "out", "user-data")).mtimeMs).toBe(mtime);
+      expect(readdirSync(dir).filter((f) => f.includes(".tmp-") || f.includes(".old-"))).toEqual([]);
+    });
+
+    it("a changed config is written", async () => {
+      await cli("render");
+      writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nname: changed\n");
+      const r = await cli("render", "--json");
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, written: true });
+      expect(JSON.parse(readFileSync(join(dir, "out", "manifest.json"), "utf8")).name).toBe("changed");
+      expect(JSON.parse((await cli("render", "--json")).stdout)).toMatchObject({ ok: true, written: false });
+    });
   });
 
   it("check -c FILE --json reports diagnostics as data", async () => {

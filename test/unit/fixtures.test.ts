@@ -32,6 +32,14 @@ describe.each(fixtureCases())("fixture %s", (name) => {
     }
   });
 
+  it("writes dockinit's own files in ASCII (so MIME parts stay 7bit and readable)", () => {
+    const own = render(name).files.filter((f) => f.origin === "dockinit");
+    const config = readFileSync(join(FIXTURES, name, "dockinit.yaml"), "utf8");
+    // A config's own non-ASCII text (a name, a DNS search domain) may appear.
+    if (/[^\t\n -~]/.test(config)) return;
+    for (const f of own) expect(f.content.match(/[^\t\n -~].{0,20}/)?.[0], f.path).toBeUndefined();
+  });
+
   it("renders byte-identical output twice", () => {
     const a = bundleEntries(render(name));
     const b = bundleEntries(render(name));
