@@ -43,6 +43,10 @@ await build({
   minify: true,
   // The AWS SDK stays outside the bundle and is import()ed only by diff/push.
   external: ["@aws-sdk/*"],
+  // yaml's ES module build (published for browsers; the same source as its
+  // CommonJS build) is scope-hoisted and tree-shaken, where the CommonJS one
+  // is a chain of wrapped modules initialised one by one at start-up.
+  alias: { yaml: "./node_modules/yaml/browser/index.js" },
 });
 
 // The executable is a small launcher that runs the bundle from V8's code

@@ -4,8 +4,8 @@
 // @aws-sdk/client-ec2: `render` and `check` must start without the SDK.
 // Everything here takes an EC2Client (so tests inject a mocked or redirected
 // one) and returns results or failures as data. Nothing prints, nothing exits.
-import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
+import { sha256 as sha256Hex } from "../hash.js";
 import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -206,7 +206,7 @@ const CLIENT_TOKEN_PREFIX = "dockinit-";
 /** Gunzipping stops here: a gzip bomb in someone's template must not eat the memory. */
 const MAX_DECODED_BYTES = 4 * 1024 * 1024;
 
-export const sha256Hex = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
+export { sha256Hex };
 
 /**
  * The ClientToken for a new version: the same template, source version and

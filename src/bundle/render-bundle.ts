@@ -10,7 +10,8 @@ import { renderDaemonJson } from "../render/daemon-json.js";
 import { renderFirewallScript } from "../render/firewall-script.js";
 import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
-import { packUserData, readAsMime, sha256, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
+import { sha256 } from "../hash.js";
+import { packUserData, readAsMime, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
 
 export interface ManifestFile {
   path: string;
@@ -40,11 +41,14 @@ export interface Manifest {
 export interface Bundle {
   /** Exact bytes EC2 receives (before the API's base64). */
   userData: Buffer;
+  /** How userData is encoded (also manifest.userData.encoding). */
+  encoding: "gzip" | "none";
   /** The #cloud-config document inside it. */
   cloudConfig: string;
   /** Every file the instance gets, sorted by path. */
   files: Artifact[];
-  manifest: Manifest;
+  /** Computed on first read (its hashes load node:crypto, which `check` does without), then kept. */
+  readonly manifest: Manifest;
 }
 
 export const GENERATOR = "dockinit 0.1.0";
@@ -102,5 +106,15 @@ export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diag
       diagnostics: [diagnostic("DI047", `user-data is ${how}; EC2 allows ${USER_DATA_BUDGET}. Largest: ${largest}`, ["user_data"])],
     };
   }
-  return { bundle: { userData: packed.bytes, cloudConfig, files, manifest: manifestOf(model, files, packed) }, diagnostics: [] };
+  let manifest: Manifest | undefined;
+  const bundle: Bundle = {
+    userData: packed.bytes,
+    encoding: packed.encoding,
+    cloudConfig,
+    files,
+    get manifest() {
+      return (manifest ??= manifestOf(model, files, packed));
+    },
+  };
+  return { bundle, diagnostics: [] };
 }

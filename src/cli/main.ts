@@ -98,12 +98,12 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     const rendered = loaded.model ? renderBundle(loaded) : { diagnostics: loaded.diagnostics };
     const diags = rendered.diagnostics;
     const ok = !hasErrors(diags);
-    const manifest = "bundle" in rendered ? rendered.bundle?.manifest : undefined;
+    const bundle = "bundle" in rendered ? rendered.bundle : undefined;
     if (opts.json) {
-      io.stdout(`${JSON.stringify({ ok, file: loaded.file, diagnostics: diags, userData: manifest?.userData }, null, 2)}\n`);
+      io.stdout(`${JSON.stringify({ ok, file: loaded.file, diagnostics: diags, userData: bundle?.manifest.userData }, null, 2)}\n`);
     } else {
       printDiagnostics(io, diags, loaded.source);
-      if (ok && manifest) io.stdout(`${loaded.file}: ok; ${budgetLine(manifest.userData.bytes, manifest.userData.encoding)}\n`);
+      if (ok && bundle) io.stdout(`${loaded.file}: ok; ${budgetLine(bundle.userData.length, bundle.encoding)}\n`);
     }
     exitCode = ok ? EXIT.ok : EXIT.invalid;
   });

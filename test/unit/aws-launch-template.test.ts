@@ -792,7 +792,8 @@ describe("the SDK is loaded by diff/push only", () => {
       `const Module = require("node:module"); const fs = require("node:fs"); const seen = new Set();
 const load = Module._load;
 Module._load = function (request, ...rest) { if (request.startsWith("@aws-sdk/")) seen.add(request); return load.call(this, request, ...rest); };
-process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify([...seen])));\n`,
+const builtins = () => process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice("NativeModule ".length));
+process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify({ sdk: [...seen], builtins: builtins() })));\n`,
     );
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -815,13 +816,23 @@ process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify(
       },
       timeout: 30_000,
     });
-    return { status: r.status, stderr: r.stderr, loaded: JSON.parse(readFileSync(out, "utf8")) as string[] };
+    const trace = JSON.parse(readFileSync(out, "utf8")) as { sdk: string[]; builtins: string[] };
+    return { status: r.status, stderr: r.stderr, loaded: trace.sdk, builtins: trace.builtins };
   }
 
   it.skipIf(!existsSync(bin)).each([["render", "--stdout"], ["check"], ["schema"]])("%s loads no @aws-sdk module", (...args) => {
     const r = sdkModulesLoadedBy(args);
     expect(r.status, r.stderr).toBe(0);
     expect(r.loaded).toEqual([]);
+  });
+
+  // Start-up cost without a clock: each of these Node built-ins takes 2-3 ms
+  // to load, and a check or a render to stdout needs none of them.
+  it.skipIf(!existsSync(bin)).each([["render", "--stdout"], ["check"]])("%s loads no node:crypto, child_process, net or tty", (...args) => {
+    const r = sdkModulesLoadedBy(args);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.builtins).toContain("zlib"); // the tracer sees built-ins
+    expect(r.builtins.filter((m) => ["crypto", "child_process", "net", "tty"].includes(m))).toEqual([]);
   });
 
   it.skipIf(!existsSync(bin))("push does (the tracer sees it), and an unreachable endpoint exits 3", () => {

@@ -11,6 +11,7 @@ const files: Record<string, string> = {
   "motd.txt": "hello from a file\n",
   "parts/a.sh": "#!/bin/sh\necho a\n",
   "parts/b.yaml": "#cloud-config\nbootcmd: [[true]]\n",
+  "parts/nested.sh": "#!/bin/sh\n# --==DOCKINIT-BOUNDARY-0==\n# --==DOCKINIT-BOUNDARY-1==--\necho nested\n",
   // Incompressible and compressible payloads around the budget.
   "random.b64": randomBytes(30_000).toString("base64"),
   "text.txt": "the same line of text, again and again\n".repeat(800),
@@ -75,13 +76,18 @@ describe("formats and parts", () => {
     expect(mime.endsWith(`--${boundary}--\n`)).toBe(true);
   });
 
-  it("the MIME boundary follows the content: same input same bytes, other input other boundary", () => {
-    const one = text(render("user_data: { parts: [{ file: parts/a.sh, type: x-shellscript }] }").bundle!);
-    const same = text(render("user_data: { parts: [{ file: parts/a.sh, type: x-shellscript }] }").bundle!);
-    const other = text(render("user_data: { parts: [{ file: parts/b.yaml, type: cloud-config }] }").bundle!);
-    const boundaryOf = (t: string) => /boundary="([^"]+)"/.exec(t)![1];
-    expect(same).toBe(one);
-    expect(boundaryOf(other)).not.toBe(boundaryOf(one));
+  it.each([
+    ["an ordinary part", "parts/a.sh", "==DOCKINIT-BOUNDARY-0=="],
+    // A part that embeds earlier dockinit bundles: the boundary steps past every one it contains.
+    ["a part containing boundaries 0 and 1", "parts/nested.sh", "==DOCKINIT-BOUNDARY-2=="],
+  ])("the MIME boundary is deterministic and never inside a part: %s", (_name, file, expected) => {
+    const config = `user_data: { parts: [{ file: ${file}, type: x-shellscript }] }`;
+    const one = text(render(config).bundle!);
+    expect(text(render(config).bundle!)).toBe(one);
+    const boundary = /boundary="([^"]+)"/.exec(one)![1]!;
+    expect(boundary).toBe(expected);
+    // Exactly the delimiters dockinit wrote: two parts, so three lines.
+    expect(one.split("\n").filter((l) => l.startsWith(`--${boundary}`))).toHaveLength(3);
   });
 });
 
