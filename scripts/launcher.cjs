@@ -26,5 +26,5 @@ script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, __
 
 if (process.env.DOCKINIT_WRITE_CODE_CACHE === "1") {
   // Build step: after a representative run, keep every function V8 compiled.
-  process.once("beforeExit", () => fs.writeFileSync(cacheFile, script.createCachedData()));
+  process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()));
 }

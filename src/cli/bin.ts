@@ -9,6 +9,8 @@ import { runCli } from "./main.js";
  * hands over to the stream for good, so output keeps its order; a closed
  * pipe (EPIPE, e.g. `| head -1`) ends the output quietly, as in other CLIs.
  */
+let streamsUsed = false;
+
 function descriptorWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: string | Uint8Array) => void {
   let mode: "direct" | "stream" | "closed" = "direct";
   return (text) => {
@@ -24,7 +26,10 @@ function descriptorWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: s
         if (mode === "direct") throw err;
       }
     }
-    if (mode === "stream") stream().write(bytes.subarray(offset));
+    if (mode === "stream") {
+      streamsUsed = true;
+      stream().write(bytes.subarray(offset));
+    }
   };
 }
 
@@ -40,7 +45,10 @@ runCli(process.argv.slice(2), {
   },
 }).then(
   (code) => {
-    process.exitCode = code;
+    // Every byte is already written (synchronously) unless a stream took
+    // over: exit now rather than wait for the garbage collector's idle task.
+    if (streamsUsed) process.exitCode = code;
+    else process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`dockinit: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/main.js";
 import { FIXTURES, REPO, SHARED_EXAMPLES } from "../support/fixtures.js";
+import { skipUnless } from "../support/system.js";
 import { chmodSync, lstatSync, readdirSync, statSync, symlinkSync } from "node:fs";
 
 /** Every path under root with its type, mode and bytes: what "the same out/" means. */
@@ -187,5 +188,44 @@ describe("dockinit as a real process", () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("bad.yaml:3:7: error DI021");
     expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }).trim()).toBe("0.1.0");
+  });
+
+  // bin.ts writes straight to the descriptor; a non-blocking pipe that fills
+  // up (EAGAIN) must hand the rest to Node's stream, in order, nothing lost.
+  it.skipIf(!existsSync(bin) || skipUnless(["python3"]))("output into a full non-blocking pipe still arrives whole", () => {
+    const reader = join(dir, "slow-reader.py");
+    writeFileSync(
+      reader,
+      `import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe, so schema's ~12 KB cannot fit at once
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+time.sleep(0.3)  # the writer meets a full pipe before anyone reads
+out = b""
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk: break
+    out += chunk
+sys.stdout.buffer.write(out)
+sys.exit(p.wait())
+`,
+    );
+    const direct = execFileSync(process.execPath, [bin, "schema"], { encoding: "utf8" });
+    const r = spawnSync("python3", [reader, process.execPath, bin, "schema"], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(direct.length).toBeGreaterThan(2 * 4096);
+    expect(r.stdout).toBe(direct);
+  });
+
+  // Start-up without a clock: the build ships V8's code cache for the bundle
+  // (compiling it is most of a cold start), and this Node accepts it.
+  it.skipIf(!existsSync(bin))("the build's code cache exists and V8 accepts it", () => {
+    const probe = `const fs = require("fs"), vm = require("vm"), Module = require("module");
+const file = ${JSON.stringify(join(REPO, "bin", "dockinit-main.cjs"))};
+const s = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData: fs.readFileSync(file + ".cache") });
+process.stdout.write(String(s.cachedDataRejected));`;
+    expect(execFileSync(process.execPath, ["-e", probe], { encoding: "utf8" })).toBe("false");
   });
 });
