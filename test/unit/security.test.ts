@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundleEntries, catalogue, loadConfig, loadConfigString, planFirewall, renderBundle, writeBundle, type Bundle } from "../../src/index.js";
 import { runCli } from "../../src/cli/main.js";
+import { SECRET_PATTERNS, secretKind, SHORTEST_SECRET } from "../../src/config/secrets.js";
+import fc from "fast-check";
 import { HOST_PATHS } from "../../src/render/paths.js";
 import { fixtureCases, FIXTURES } from "../support/fixtures.js";
 
@@ -93,6 +95,29 @@ describe("secrets in the config: a warning with a stable code (DI060), never the
     expect(w.line).toBe(line);
     expect(`${w.message} ${w.hint}`).not.toContain(secret);
     expect(renderBundle(r).bundle).toBeDefined();
+  });
+
+  // secretKind skips strings shorter than SHORTEST_SECRET without running the
+  // patterns; these are the shortest matches, and no shorter string matches.
+  it.each([
+    ["a password or token", "token=12345678"],
+    ["a Slack token", "xoxb-0123456789"],
+    ["an AWS access key ID", "AKIAIOSFODNN7EXAMPLE"],
+  ])("the shortest %s is %j, no shorter than SHORTEST_SECRET", (kind, shortest) => {
+    expect(shortest.length).toBeGreaterThanOrEqual(SHORTEST_SECRET);
+    expect(secretKind(shortest)).toBe(kind);
+    expect(SECRET_PATTERNS.some(([, re]) => re.test(shortest.slice(0, -1)))).toBe(false);
+  });
+
+  it("no pattern matches a string shorter than SHORTEST_SECRET", () => {
+    const fragment = fc.constantFrom("token", "passwd", "secret", "api_key", "auth_token", "xoxb-", "AKIA", "ghp_", "eyJ", "rk_live_", "glpat-", "AIza", "=", ":", " ", '"', "'", "-", ".", "a", "Z", "9");
+    fc.assert(
+      fc.property(fc.array(fragment, { maxLength: 8 }), (parts) => {
+        const text = parts.join("").slice(0, SHORTEST_SECRET - 1);
+        for (const [kind, re] of SECRET_PATTERNS) expect(re.test(text), `${kind} matched ${JSON.stringify(text)}`).toBe(false);
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it("in a source: file and a part, reported at the reference", () => {
