@@ -113,6 +113,7 @@ function timeInterleaved(commands, runs = RUNS) {
     const loaded = lib.loadConfigString(source.replace("name: kitchen-sink", `name: kitchen-sink-${i}`), { files });
     const r = lib.renderBundle(loaded);
     if (!r.bundle) throw new Error("render failed");
+    if (r.bundle.manifest.files.length === 0) throw new Error("no files"); // the manifest (and its hashes) is computed on first read
   };
   for (let i = 0; i < 50; i++) renderOnce(i); // warm-up: JIT, template compilation once
   const lines = [

@@ -71,7 +71,8 @@ export function yamlScalar(s: string): string {
 
 /** `key: |` and the text indented under it; the chomping indicator keeps trailing line breaks exact. */
 function literalBlock(key: string, s: string, indent: string): string {
-  const trailing = s.length - s.replace(/\n+$/, "").length;
+  let trailing = 0;
+  while (s[s.length - 1 - trailing] === "\n") trailing++;
   const chomp = trailing === 0 ? "-" : trailing === 1 ? "" : "+";
   const body = trailing === 0 ? s : s.slice(0, -1);
   return `${indent}${key}: |${chomp}\n${body
