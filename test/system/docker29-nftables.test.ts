@@ -26,11 +26,15 @@ import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { killAllTracked, run, runIn, runInOk } from "./lib/exec.js";
+import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import {
   ADDR,
   connectFrom,
   createTopology,
+  DROP_MS,
+  dropped,
   flushConntrack,
+  got,
   startPortEchoServer,
   waitOperUp,
   type ConnectResult,
@@ -42,10 +46,6 @@ import {
 const skip = skipUnless(["root", "ip", "nft", "socat", "conntrack"]);
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
-const METADATA_V4 = "169.254.169.254";
-const DNS_V4 = "203.0.113.53";
-const BLOCKED_V4 = "198.51.100.20";
-const DROP_MS = 2_000;
 /** Ports the "container" publishes (Docker: -p P:P); 5000 is published but not listed in the config. */
 const PUBLISHED = [8080, 443, 2368, 5000];
 /** A port the container listens on but does not publish. */
@@ -141,33 +141,8 @@ const loadDockerTables = (ns: string, ports: number[]) =>
     input: [V4, V6].map((f) => `table ${f.table} docker-bridges\ndelete table ${f.table} docker-bridges\n${dockerBridgesTable(f, ports)}`).join("\n"),
   });
 
-const CONFIG = `version: 1
-name: docker29
-docker:
-  daemon:
-    dns: [${DNS_V4}]
-ephemeral_ports:
-  protocols: [tcp]
-firewall:
-  backend: nftables
-  external_interface: auto
-  published:
-    default: deny
-    rules:
-      - { port: 8080, allow: [203.0.113.0/24, ${ADDR.clientV6}/128] }
-      - { port: 443, allow: [any] }
-      - { port: 2368, allow: [loopback] }
-  containers:
-    block_metadata: true
-    block: [${BLOCKED_V4}/32]
-    egress_allow: [198.51.100.0/24, 2001:db8:20::/64]
-port_forwards:
-  - { listen: 9000, to: "${ADDR.serverV4}:8080" }
-  - { listen: 9000, to: "[${ADDR.serverV6}]:8080" }
-`;
+const CONFIG = policyConfig({ name: "docker29", backend: "nftables", ephemeralPorts: "{ protocols: [tcp] }" });
 
-const got = (r: ConnectResult) => r.ok;
-const dropped = (r: ConnectResult) => !r.ok && r.reason === "timeout";
 const remapped = (r: ConnectResult) => r.ok && r.peerPort !== undefined && r.peerPort >= 49152 && r.peerPort <= 61000;
 
 describe.skipIf(skip)("Docker 29 nftables backend (moby's documented ip/ip6 docker-bridges, recreated): dockinit's nftables policies with real packets", () => {
@@ -220,19 +195,7 @@ describe.skipIf(skip)("Docker 29 nftables backend (moby's documented ip/ip6 dock
     for (const [ns, dev] of [[container, "eth0"], [host, veth], [host, "docker0"]] as const) await waitOperUp(ns, dev);
     await loadDockerTables(host, PUBLISHED);
 
-    // Upstream stand-ins: metadata, a DNS server, a blocked host, echo servers.
-    for (const a of [METADATA_V4, DNS_V4, BLOCKED_V4]) await runInOk(topo.upstream, "ip", ["addr", "add", `${a}/32`, "dev", "lo"]);
-    for (const [addr, port, proto] of [
-      [ADDR.serverV4, 8080, "tcp"],
-      [ADDR.serverV4b, 8080, "tcp"],
-      [BLOCKED_V4, 8080, "tcp"],
-      [METADATA_V4, 80, "tcp"],
-      [DNS_V4, 53, "udp"],
-      [ADDR.serverV6, 8080, "tcp"],
-      [ADDR.upstreamV6, 8080, "tcp"],
-    ] as const) {
-      servers.push(await startPortEchoServer(topo.upstream, addr, port, proto));
-    }
+    servers.push(...(await startPolicyUpstream(topo.upstream)));
     // The container's services, v4 and v6: the published ports and one that is not.
     for (const port of [...PUBLISHED, UNPUBLISHED]) {
       servers.push(await startPortEchoServer(container, ADDR.containerV4, port));

@@ -12,14 +12,13 @@ import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { killAllTracked, runInOk } from "./lib/exec.js";
-import { ADDR, connectFrom, createTopology, flushConntrack, startPortEchoServer, type ConnectResult, type EchoServer, type Topology } from "./lib/topology.js";
+import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "dockerd", "socat", "busybox", "conntrack"]);
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
 const IMDS_V4 = "169.254.169.254";
 const IMDS_V6 = "fd00:ec2::254";
-const DROP_MS = 2_000;
 
 const CONFIG = `version: 1
 name: metadata
@@ -28,8 +27,6 @@ firewall: { containers: { block_metadata: true } }
 port_forwards: [{ listen: 9000, to: '${ADDR.serverV4}:8080' }]
 `;
 
-const got = (r: ConnectResult) => r.ok;
-const dropped = (r: ConnectResult) => !r.ok && r.reason === "timeout";
 
 describe.skipIf(skip)("instance metadata is out of containers' reach (IPv4, IPv6, and through a port forward)", () => {
   let topo: Topology;

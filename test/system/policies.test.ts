@@ -13,48 +13,19 @@ import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
-import { killAllTracked, runInOk } from "./lib/exec.js";
-import { ADDR, connectFrom, createTopology, flushConntrack, startPortEchoServer, type ConnectResult, type EchoServer, type Topology } from "./lib/topology.js";
+import { killAllTracked } from "./lib/exec.js";
+import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
+import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "ipset", "dockerd", "socat", "busybox", "conntrack"]);
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
-const METADATA_V4 = "169.254.169.254";
-const DNS_V4 = "203.0.113.53";
-const BLOCKED_V4 = "198.51.100.20"; // inside the egress allow-list, but blocked
-const DROP_MS = 2_000;
-
-const config = (backend: Backend) => `version: 1
-name: policies
-docker:
-  daemon:
-    dns: [${DNS_V4}]
-ephemeral_ports:
-  enabled: false
-firewall:
-  backend: ${backend}
-  external_interface: auto
-  published:
-    default: deny
-    rules:
-      - { port: 8080, allow: [203.0.113.0/24, ${ADDR.clientV6}/128] }
-      - { port: 443, allow: [any] }
-      - { port: 2368, allow: [loopback] }
-  containers:
-    block_metadata: true
-    block: [${BLOCKED_V4}/32]
-    egress_allow: [198.51.100.0/24, 2001:db8:20::/64]
-port_forwards:
-  - { listen: 9000, to: "${ADDR.serverV4}:8080" }
-  - { listen: 9000, to: "[${ADDR.serverV6}]:8080" }
-`;
+const config = (backend: Backend) => policyConfig({ name: "policies", backend, ephemeralPorts: "{ enabled: false }" });
 
 type Backend = "iptables" | "nftables";
 /** dockinit's backends: both enforce every policy beside Docker's iptables rules. */
 const BACKENDS: Backend[] = ["iptables", "nftables"];
 
-const got = (r: ConnectResult) => r.ok;
-const dropped = (r: ConnectResult) => !r.ok && r.reason === "timeout";
 
 for (const suite of noteMatrix()) for (const backend of BACKENDS) {
   describe.skipIf(skip)(`${engineLabel(suite)}: ${backend} backend: policies against real Docker (published ports, metadata, egress, port forwards; v4 and v6)`, () => {
@@ -87,19 +58,7 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
       engine = await startEngine(suite);
       topo = await createTopology({ ipv6: true });
       dockerd = await startDockerd(topo.host, { ipv6: true, engine });
-      // Upstream stand-ins: metadata, a DNS server, a blocked host, echo servers.
-      for (const a of [METADATA_V4, DNS_V4, BLOCKED_V4]) await runInOk(topo.upstream, "ip", ["addr", "add", `${a}/32`, "dev", "lo"]);
-      for (const [addr, port, proto] of [
-        [ADDR.serverV4, 8080, "tcp"],
-        [ADDR.serverV4b, 8080, "tcp"],
-        [BLOCKED_V4, 8080, "tcp"],
-        [METADATA_V4, 80, "tcp"],
-        [DNS_V4, 53, "udp"],
-        [ADDR.serverV6, 8080, "tcp"],
-        [ADDR.upstreamV6, 8080, "tcp"],
-      ] as const) {
-        servers.push(await startPortEchoServer(topo.upstream, addr, port, proto));
-      }
+      servers.push(...(await startPolicyUpstream(topo.upstream)));
       // Published ports: one container per port, answering on IPv4 and IPv6.
       for (const port of [8080, 443, 2368, 5000]) {
         await dockerd.startContainer(["-p", `${port}:${port}`, "di-tools", "socat", `TCP6-LISTEN:${port},fork,reuseaddr,ipv6only=0`, "SYSTEM:echo published"]);

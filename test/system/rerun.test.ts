@@ -16,13 +16,12 @@ import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { killAllTracked, runIn, runInOk, spawnBackground, waitFor, type Background } from "./lib/exec.js";
-import { ADDR, connectFrom, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
+import { ADDR, connectFrom, createTopology, DROP_MS, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "dockerd", "socat", "busybox", "conntrack", "curl", "python3"]);
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
 const IMDS = "169.254.169.254";
-const DROP_MS = 2_000;
 
 const CONFIG = `version: 1
 name: rerun

@@ -395,6 +395,13 @@ export type ConnectResult =
     }
   | { ok: false; reason: ConnectFailure; detail: string; durationMs: number };
 
+/** How long a connection that must be dropped is given: a silent drop shows as this timeout. */
+export const DROP_MS = 2_000;
+/** The connection got through. */
+export const got = (r: ConnectResult): boolean => r.ok;
+/** Dropped: no answer at all (a reject or reset would be another reason). */
+export const dropped = (r: ConnectResult): boolean => !r.ok && r.reason === "timeout";
+
 /**
  * socat client argv (without the "socat" itself). TCP: stdin is /dev/null and
  * `shut-none` keeps the connection half-open so the server closes first (no

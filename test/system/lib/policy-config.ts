@@ -1,0 +1,63 @@
+// The policy set that policies.test.ts (beside Docker's iptables rules) and
+// docker29-nftables.test.ts (beside Docker 29's nftables tables) enforce with
+// real packets: one config, so both suites prove the same policies.
+import { runInOk } from "./exec.js";
+import { ADDR, startPortEchoServer, type EchoServer } from "./topology.js";
+
+export const METADATA_V4 = "169.254.169.254";
+/** The DNS server in daemon.json: reachable through egress_allow though unlisted. */
+export const DNS_V4 = "203.0.113.53";
+/** Inside the egress allow-list, but blocked. */
+export const BLOCKED_V4 = "198.51.100.20";
+
+export interface PolicyConfigOptions {
+  name: string;
+  backend: "iptables" | "nftables";
+  /** The ephemeral_ports mapping, as flow YAML. */
+  ephemeralPorts: string;
+}
+
+export const policyConfig = (o: PolicyConfigOptions): string => `version: 1
+name: ${o.name}
+docker:
+  daemon:
+    dns: [${DNS_V4}]
+ephemeral_ports: ${o.ephemeralPorts}
+firewall:
+  backend: ${o.backend}
+  external_interface: auto
+  published:
+    default: deny
+    rules:
+      - { port: 8080, allow: [203.0.113.0/24, ${ADDR.clientV6}/128] }
+      - { port: 443, allow: [any] }
+      - { port: 2368, allow: [loopback] }
+  containers:
+    block_metadata: true
+    block: [${BLOCKED_V4}/32]
+    egress_allow: [198.51.100.0/24, 2001:db8:20::/64]
+port_forwards:
+  - { listen: 9000, to: "${ADDR.serverV4}:8080" }
+  - { listen: 9000, to: "[${ADDR.serverV6}]:8080" }
+`;
+
+/**
+ * Upstream stand-ins the policies are tested against: metadata, the DNS
+ * server, a blocked host and echo servers on both source networks, v4 and v6.
+ */
+export async function startPolicyUpstream(upstream: string): Promise<EchoServer[]> {
+  for (const a of [METADATA_V4, DNS_V4, BLOCKED_V4]) await runInOk(upstream, "ip", ["addr", "add", `${a}/32`, "dev", "lo"]);
+  const servers: EchoServer[] = [];
+  for (const [addr, port, proto] of [
+    [ADDR.serverV4, 8080, "tcp"],
+    [ADDR.serverV4b, 8080, "tcp"],
+    [BLOCKED_V4, 8080, "tcp"],
+    [METADATA_V4, 80, "tcp"],
+    [DNS_V4, 53, "udp"],
+    [ADDR.serverV6, 8080, "tcp"],
+    [ADDR.upstreamV6, 8080, "tcp"],
+  ] as const) {
+    servers.push(await startPortEchoServer(upstream, addr, port, proto));
+  }
+  return servers;
+}
