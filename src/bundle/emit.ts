@@ -51,9 +51,8 @@ export function writeBundle(bundle: Bundle, outDir: string): WriteOutcome {
 
 /**
  * True when dir holds the entries and nothing else: same paths, same bytes,
- * same permission bits.
- * Only reads; any surprise (a symlink, a stray file, an unreadable file)
- * answers false and the tree is rewritten.
+ * same permission bits. Only reads; any surprise (a symlink, a stray file, an
+ * unreadable file) answers false and the tree is rewritten.
  */
 function holdsExactly(dir: string, entries: BundleEntry[]): boolean {
   try {

@@ -1,6 +1,7 @@
 // Packaging: cloud-config alone or MIME multipart, then gzip — encoding
 // strictly last, as terraform's cloudinit provider does. The MIME boundary is
-// derived from the content, so the same input gives the same bytes.
+// chosen from the content (the first one no part contains), so the same input
+// gives the same bytes.
 import type { Model, UserPart } from "../model.js";
 
 /** EC2 refuses user-data larger than this (before base64). */
@@ -13,7 +14,6 @@ export interface PackedUserData {
   /** Size before gzip. */
   rawBytes: number;
 }
-
 
 /**
  * Quoted-printable (RFC 2045 6.7) of UTF-8 text, with LF line ends: what

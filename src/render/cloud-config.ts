@@ -81,36 +81,42 @@ function literalBlock(key: string, s: string, indent: string): string {
     .join("\n")}\n`;
 }
 
-export function cloudConfigObject(model: Model, artifacts: Artifact[]): Record<string, unknown> {
-  const writeFiles = artifacts.map((a) => ({
-    path: a.path,
-    content: a.content,
-    permissions: a.permissions,
-    owner: a.owner,
-    ...(a.append ? { append: true } : {}),
-    ...(a.defer ? { defer: true } : {}),
-  }));
-  const doc: Record<string, unknown> = { write_files: writeFiles };
-  if (model.userData.packages.length > 0) doc.packages = model.userData.packages;
-  doc.runcmd = [[HOST_PATHS.bootScript], ...model.userData.runcmd];
-  return doc;
+/** The cloud-config as data: what cloud-init must read back from the text. */
+export interface CloudConfig {
+  write_files: { path: string; content: string; permissions: string; owner: string; append?: true; defer?: true }[];
+  packages?: string[];
+  runcmd: (string | string[])[];
+}
+
+export function cloudConfigObject(model: Model, artifacts: Artifact[]): CloudConfig {
+  return {
+    write_files: artifacts.map((a) => ({
+      path: a.path,
+      content: a.content,
+      permissions: a.permissions,
+      owner: a.owner,
+      ...(a.append ? { append: true as const } : {}),
+      ...(a.defer ? { defer: true as const } : {}),
+    })),
+    ...(model.userData.packages.length > 0 ? { packages: model.userData.packages } : {}),
+    runcmd: [[HOST_PATHS.bootScript], ...model.userData.runcmd],
+  };
 }
 
 export function renderCloudConfig(model: Model, artifacts: Artifact[]): string {
+  const doc = cloudConfigObject(model, artifacts);
   const out: string[] = [CLOUD_CONFIG_HEADER, "write_files:\n"];
-  for (const a of artifacts) {
-    out.push(`  - path: ${yamlScalar(a.path)}\n`);
-    if (blockSafe(a.content)) out.push(literalBlock("content", a.content, "    "));
-    else out.push(`    content: ${yamlDoubleQuoted(a.content)}\n`);
-    out.push(`    permissions: ${yamlDoubleQuoted(a.permissions)}\n`, `    owner: ${yamlScalar(a.owner)}\n`);
-    if (a.append) out.push("    append: true\n");
-    if (a.defer) out.push("    defer: true\n");
+  for (const f of doc.write_files) {
+    out.push(`  - path: ${yamlScalar(f.path)}\n`);
+    if (blockSafe(f.content)) out.push(literalBlock("content", f.content, "    "));
+    else out.push(`    content: ${yamlDoubleQuoted(f.content)}\n`);
+    out.push(`    permissions: ${yamlDoubleQuoted(f.permissions)}\n`, `    owner: ${yamlScalar(f.owner)}\n`);
+    if (f.append) out.push("    append: true\n");
+    if (f.defer) out.push("    defer: true\n");
   }
-  if (model.userData.packages.length > 0) {
-    out.push("packages:\n", ...model.userData.packages.map((p) => `  - ${yamlScalar(p)}\n`));
-  }
+  if (doc.packages) out.push("packages:\n", ...doc.packages.map((p) => `  - ${yamlScalar(p)}\n`));
   out.push("runcmd:\n");
-  for (const cmd of [[HOST_PATHS.bootScript], ...model.userData.runcmd]) {
+  for (const cmd of doc.runcmd) {
     if (typeof cmd === "string") out.push(`  - ${yamlScalar(cmd)}\n`);
     else if (cmd.length === 0) out.push("  - []\n");
     else out.push(`  - - ${cmd.map(yamlScalar).join("\n    - ")}\n`);
