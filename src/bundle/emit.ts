@@ -3,7 +3,7 @@
 // so a failure never leaves a partial out/. An out/ that already holds exactly
 // the bundle is left alone: nothing is rewritten, file times are kept (make and
 // CI caches see no change), and a re-render skips some 20 slow metadata writes.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Bundle } from "./render-bundle.js";
 
@@ -50,16 +50,21 @@ export function writeBundle(bundle: Bundle, outDir: string): WriteOutcome {
 }
 
 /**
- * True when dir holds the entries and nothing else: same paths, same bytes,
- * same permission bits. Only reads; any surprise (a symlink, a stray file, an
- * unreadable file) answers false and the tree is rewritten.
+ * True when dir holds the entries and nothing else: the same files with the
+ * same bytes and permission bits, and no other file or directory. (Directory
+ * modes are not compared.) Only reads; any surprise (a symlink, an unreadable
+ * file, dir not a directory) answers false and the tree is rewritten.
  */
 function holdsExactly(dir: string, entries: BundleEntry[]): boolean {
   try {
-    const present = listFiles(dir, "");
-    if (present === undefined || present.length !== entries.length) return false;
-    const wanted = new Set(entries.map((e) => e.path));
-    if (!present.every((p) => wanted.has(p))) return false;
+    const present = listTree(dir, "");
+    if (present === undefined) return false;
+    const wanted = new Set<string>();
+    for (const e of entries) {
+      wanted.add(e.path);
+      for (let d = dirname(e.path); d !== "."; d = dirname(d)) wanted.add(`${d}/`);
+    }
+    if (present.length !== wanted.size || !present.every((p) => wanted.has(p))) return false;
     // The mode writeFileSync gave each file: the entry's, less the umask.
     const umask = process.umask();
     return entries.every((e) => {
@@ -72,28 +77,39 @@ function holdsExactly(dir: string, entries: BundleEntry[]): boolean {
   }
 }
 
-/** Regular files under dir (relative paths), or undefined if anything else is there. */
-function listFiles(dir: string, prefix: string): string[] | undefined {
+/** Every file ("a/b") and directory ("a/") under dir, or undefined if anything else is there. */
+function listTree(dir: string, prefix: string): string[] | undefined {
   const out: string[] = [];
   for (const d of readdirSync(dir, { withFileTypes: true })) {
     const rel = prefix ? join(prefix, d.name) : d.name;
     if (d.isDirectory()) {
-      const sub = listFiles(join(dir, d.name), rel);
+      const sub = listTree(join(dir, d.name), rel);
       if (sub === undefined) return undefined;
-      out.push(...sub);
+      out.push(`${rel}/`, ...sub);
     } else if (d.isFile()) out.push(rel);
     else return undefined;
   }
   return out;
 }
 
-/** rm -r for a tree this process just moved aside (rmSync tries rmdir first on every directory). */
-function removeTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const d of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, d.name);
+/**
+ * rm -r of what this process just moved aside. Never follows a symlink: an
+ * out/ that was a link to a directory leaves that directory as it was, and an
+ * out that was a file is just unlinked. (rmSync would too, but it tries
+ * rmdir first on every directory.)
+ */
+function removeTree(path: string): void {
+  let isDir: boolean;
+  try {
+    isDir = lstatSync(path).isDirectory();
+  } catch {
+    return;
+  }
+  if (!isDir) return unlinkSync(path);
+  for (const d of readdirSync(path, { withFileTypes: true })) {
+    const p = join(path, d.name);
     if (d.isDirectory()) removeTree(p);
     else unlinkSync(p);
   }
-  rmdirSync(dir);
+  rmdirSync(path);
 }

@@ -47,7 +47,11 @@ export interface Bundle {
   cloudConfig: string;
   /** Every file the instance gets, sorted by path. */
   files: Artifact[];
-  /** Computed on first read (its hashes load node:crypto, which `check` does without), then kept. */
+  /**
+   * Computed on first read (its hashes load node:crypto, which `check` does
+   * without), then kept; it describes the bundle as rendered, so read it
+   * before changing `files`.
+   */
   readonly manifest: Manifest;
 }
 

@@ -84,7 +84,8 @@ function mimePart(contentType: string, filename: string, content: string, mergeT
  */
 function boundaryFor(bodies: string[]): string {
   const taken = new Set<number>();
-  for (const b of bodies) for (const m of b.matchAll(/==DOCKINIT-BOUNDARY-(\d+)==/g)) taken.add(Number(m[1]));
+  // A lookahead, so that overlapping candidates ("...-0==DOCKINIT-BOUNDARY-1==") are all seen.
+  for (const b of bodies) for (const m of b.matchAll(/(?===DOCKINIT-BOUNDARY-(\d+)==)/g)) taken.add(Number(m[1]));
   let n = 0;
   while (taken.has(n)) n++;
   return `==DOCKINIT-BOUNDARY-${n}==`;

@@ -12,24 +12,24 @@ import { runCli } from "./main.js";
 let streamsUsed = false;
 
 function descriptorWriter(fd: 1 | 2, stream: () => NodeJS.WriteStream): (text: string | Uint8Array) => void {
-  let mode: "direct" | "stream" | "closed" = "direct";
+  let closed = false;
   return (text) => {
     const bytes = typeof text === "string" ? Buffer.from(text, "utf8") : text;
     let offset = 0;
-    if (mode === "direct") {
+    // Once either descriptor has handed over, both write through their
+    // streams, so stdout and stderr keep their order in a shared pipe (2>&1).
+    if (!streamsUsed && !closed) {
       try {
         while (offset < bytes.length) offset += writeSync(fd, bytes, offset);
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        mode = code === "EAGAIN" ? "stream" : code === "EPIPE" ? "closed" : mode;
-        if (mode === "direct") throw err;
+        if (code === "EPIPE") closed = true;
+        else if (code === "EAGAIN") streamsUsed = true;
+        else throw err;
       }
     }
-    if (mode === "stream") {
-      streamsUsed = true;
-      stream().write(bytes.subarray(offset));
-    }
+    if (!closed) stream().write(bytes.subarray(offset));
   };
 }
 

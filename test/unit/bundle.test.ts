@@ -11,6 +11,7 @@ const files: Record<string, string> = {
   "motd.txt": "hello from a file\n",
   "parts/a.sh": "#!/bin/sh\necho a\n",
   "parts/b.yaml": "#cloud-config\nbootcmd: [[true]]\n",
+  "parts/overlap.sh": "#!/bin/sh\n# ==DOCKINIT-BOUNDARY-0==DOCKINIT-BOUNDARY-1==\n",
   "parts/nested.sh": "#!/bin/sh\n# --==DOCKINIT-BOUNDARY-0==\n# --==DOCKINIT-BOUNDARY-1==--\necho nested\n",
   // Incompressible and compressible payloads around the budget.
   "random.b64": randomBytes(30_000).toString("base64"),
@@ -80,14 +81,16 @@ describe("formats and parts", () => {
     ["an ordinary part", "parts/a.sh", "==DOCKINIT-BOUNDARY-0=="],
     // A part that embeds earlier dockinit bundles: the boundary steps past every one it contains.
     ["a part containing boundaries 0 and 1", "parts/nested.sh", "==DOCKINIT-BOUNDARY-2=="],
+    ["a part containing overlapping boundaries 0 and 1", "parts/overlap.sh", "==DOCKINIT-BOUNDARY-2=="],
   ])("the MIME boundary is deterministic and never inside a part: %s", (_name, file, expected) => {
     const config = `user_data: { parts: [{ file: ${file}, type: x-shellscript }] }`;
     const one = text(render(config).bundle!);
     expect(text(render(config).bundle!)).toBe(one);
     const boundary = /boundary="([^"]+)"/.exec(one)![1]!;
     expect(boundary).toBe(expected);
-    // Exactly the delimiters dockinit wrote: two parts, so three lines.
+    // Exactly the delimiters dockinit wrote: two parts, so three lines; and no part contains the boundary.
     expect(one.split("\n").filter((l) => l.startsWith(`--${boundary}`))).toHaveLength(3);
+    expect(files[file]).not.toContain(boundary);
   });
 });
 

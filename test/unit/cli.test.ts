@@ -86,6 +86,7 @@ describe("dockinit CLI", () => {
       ["a file's bytes changed", () => writeFileSync(join(dir, firewall), "#!/bin/sh\nexit 0\n"), "wrote"],
       ["a file's mode changed", () => chmodSync(join(dir, firewall), 0o644), "wrote"],
       ["a stray file added", () => writeFileSync(join(dir, "out", "files", "stray"), "x"), "wrote"],
+      ["a stray empty directory added", () => mkdirSync(join(dir, "out", "files", "empty")), "wrote"],
       ["a file removed", () => rmSync(join(dir, "out", "manifest.json")), "wrote"],
       ["a file replaced by a symlink", () => (rmSync(join(dir, firewall)), symlinkSync("/bin/true", join(dir, firewall))), "wrote"],
     ])("%s", async (_name, disturb, said) => {
@@ -99,6 +100,27 @@ describe("dockinit CLI", () => {
       expect(snapshotTree(join(dir, "out"))).toEqual(reference);
       if (said === "up to date:") expect(statSync(join(dir, "out", "user-data")).mtimeMs).toBe(mtime);
       expect(readdirSync(dir).filter((f) => f.includes(".tmp-") || f.includes(".old-"))).toEqual([]);
+    });
+
+    it("out/ as a symlink to a directory: replaced by a real out/, and the directory it pointed to is left as it was", async () => {
+      mkdirSync(join(dir, "precious", "sub"), { recursive: true });
+      writeFileSync(join(dir, "precious", "a.txt"), "keep");
+      symlinkSync("precious", join(dir, "out"));
+      const r = await cli("render");
+      expect(r.code, r.stderr).toBe(0);
+      expect(lstatSync(join(dir, "out")).isDirectory()).toBe(true);
+      expect(existsSync(join(dir, "out", "user-data"))).toBe(true);
+      expect(snapshotTree(join(dir, "precious"))).toEqual({ "a.txt": `file 644 ${Buffer.from("keep").toString("base64")}` });
+      expect(existsSync(join(dir, "precious", "sub"))).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(["out", "precious"]);
+    });
+
+    it("out as a regular file: replaced by the bundle", async () => {
+      writeFileSync(join(dir, "out"), "not a directory");
+      const r = await cli("render");
+      expect(r.code, r.stderr).toBe(0);
+      expect(existsSync(join(dir, "out", "user-data"))).toBe(true);
+      expect(readdirSync(dir)).toEqual(["out"]);
     });
 
     it("a changed config is written", async () => {
