@@ -41,6 +41,7 @@ import {
   type ExecResult,
   type RunOptions,
 } from "../system/lib/exec.js";
+import { mountsUnder, unmountUnder } from "../system/lib/mounts.js";
 import { interpretClient, socatClientArgs, type ConnectOptions, type ConnectResult } from "../system/lib/topology.js";
 
 /**
@@ -166,30 +167,6 @@ export function rootfsKey(suite: Suite = GUEST_SUITE, packages: readonly string[
     .update(`debootstrap --variant=${GUEST_VARIANT}\n${suite}\n${[...packages].sort().join(",")}\n${script ? `script ${script}\n` : ""}`)
     .digest("hex")
     .slice(0, 16);
-}
-
-/** Mount points at or below `dir` in our mount namespace, deepest first. */
-export function mountsUnder(dir: string): string[] {
-  const points = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
-/** Unmount everything under `dir` (lazily when busy); returns what is still mounted. */
-async function unmountUnder(dir: string): Promise<string[]> {
-  for (let round = 0; round < 3; round++) {
-    const points = mountsUnder(dir);
-    if (points.length === 0) return [];
-    for (const p of points) {
-      const r = await run("umount", [p], { timeoutMs: 10_000 });
-      if (r.code !== 0) await run("umount", ["-l", p], { timeoutMs: 10_000 });
-    }
-  }
-  return mountsUnder(dir);
 }
 
 /** Remove a directory tree after making sure nothing is mounted in it. Refuses (throws) otherwise. */

@@ -31,6 +31,7 @@ import {
   type RunOptions,
 } from "./exec.js";
 import type { Engine } from "./engine.js";
+import { unmountUnder } from "./mounts.js";
 import { interpretClient, socatClientArgs, type ConnectOptions, type ConnectResult } from "./topology.js";
 
 /** The docker CLI matching the 20.10 daemon (/usr/local/bin/docker is a different, newer client). */
@@ -199,30 +200,6 @@ export async function buildToolsTarball(): Promise<string> {
 
 // ---------------------------------------------------------------------------
 // Cleanup helpers.
-
-/** Mount points at or below `dir` (deepest first), from our mountinfo (dockerd shares our mount ns). */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const points = info
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
-async function unmountUnder(dir: string): Promise<string[]> {
-  for (let round = 0; round < 3; round++) {
-    const points = await mountsUnder(dir);
-    if (points.length === 0) return [];
-    for (const p of points) {
-      const r = await run("umount", [p], { timeoutMs: 10_000 });
-      if (r.code !== 0) await run("umount", ["-l", p], { timeoutMs: 10_000 });
-    }
-  }
-  return mountsUnder(dir);
-}
 
 interface ProcInfo {
   pid: number;
