@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
-import { killAllTracked, run, runIn, runInOk } from "./lib/exec.js";
+import { run, runIn, runInOk, tearDown } from "./lib/exec.js";
 import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import {
   ADDR,
@@ -215,11 +215,7 @@ describe.skipIf(skip)("Docker 29 nftables backend (moby's documented ip/ip6 dock
     const daemonJson = process.env.DOCKINIT_DAEMON_JSON;
     delete process.env.DOCKINIT_DAEMON_JSON;
     if (daemonJson) await run("rm", ["-f", daemonJson]);
-    for (const s of servers) await s.stop();
-    fw?.cleanup();
-    bundle?.cleanup();
-    await topo?.destroy();
-    await killAllTracked();
+    await tearDown(servers, fw, bundle, topo);
   });
 
   it("the recreation behaves as Docker 29 documents: published ports open to all, direct access to the container dropped, no DOCKER-USER, container ports leak", async () => {

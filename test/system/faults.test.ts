@@ -13,7 +13,7 @@ import { firewallRunner, type FirewallRunner, type IptablesBackend } from "../su
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { RESTORE_KILLED_AFTER_FIRST_TABLE, RESTORE_KILLED_BEFORE_COMMIT, SAVE_WITHOUT_NAT, shimPath, type ShimOptions } from "../support/shim.js";
 import { skipUnless } from "../support/system.js";
-import { killAllTracked, runIn, runInOk } from "./lib/exec.js";
+import { runIn, runInOk, tearDown } from "./lib/exec.js";
 import { ADDR, connectFrom, createLightBridge, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type LightBridge, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "iptables-legacy", "ip6tables", "ipset", "nft", "socat", "conntrack", "nsenter"]);
@@ -122,14 +122,7 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("faults during apply (ipt
     after = renderYaml(AFTER);
     fw = firewallRunner(topo.host, before.file(SCRIPT), backend);
   });
-  afterAll(async () => {
-    for (const s of servers) await s.stop();
-    fw?.cleanup();
-    before?.cleanup();
-    after?.cleanup();
-    await topo?.destroy();
-    await killAllTracked();
-  });
+  afterAll(() => tearDown(servers, fw, before, after, topo));
 
   it.each(faults)("$name", async (fault) => {
     const applied = await fw.run("apply");
@@ -176,13 +169,7 @@ describe.skipIf(skip)("faults during apply (nftables backend)", () => {
     after = renderYaml(AFTER.replace("firewall:", "firewall:\n  backend: nftables"));
     fw = firewallRunner(topo.host, before.file(SCRIPT));
   });
-  afterAll(async () => {
-    fw?.cleanup();
-    before?.cleanup();
-    after?.cleanup();
-    await topo?.destroy();
-    await killAllTracked();
-  });
+  afterAll(() => tearDown(fw, before, after, topo));
 
   it.each([
     { name: "nft missing", shim: { hide: ["nft"] }, stderr: /nft not found; install the nftables package/ },
@@ -210,11 +197,7 @@ describe.skipIf(skip)("regressions the property test found, on a real IPv6 host"
   beforeAll(async () => {
     topo = await createTopology({ ipv6: true });
   });
-  afterAll(async () => {
-    for (const b of bundles) b.cleanup();
-    await topo?.destroy();
-    await killAllTracked();
-  });
+  afterAll(() => tearDown(bundles, topo));
 
   it("egress_allow with IPv4 networks only applies (the empty IPv6 list was an empty ipset line)", async () => {
     const b = renderYaml("version: 1\ndocker: { daemon: { dns: [amazon] } }\nfirewall: { containers: { egress_allow: [198.51.100.0/24] } }\n");

@@ -11,7 +11,7 @@ import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
-import { killAllTracked, runInOk } from "./lib/exec.js";
+import { runInOk, tearDown } from "./lib/exec.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "dockerd", "socat", "busybox", "conntrack"]);
@@ -57,14 +57,7 @@ describe.skipIf(skip)("instance metadata is out of containers' reach (IPv4, IPv6
     bundle = renderYaml(CONFIG);
     fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host });
   });
-  afterAll(async () => {
-    for (const s of servers) await s.stop();
-    await dockerd?.stop();
-    fw?.cleanup();
-    bundle?.cleanup();
-    await topo?.destroy();
-    await killAllTracked();
-  });
+  afterAll(() => tearDown(servers, dockerd, fw, bundle, topo));
 
   it("without dockinit a container reaches metadata over IPv4 and IPv6 (the test can see it)", async () => {
     expect(await fromContainer(IMDS_V4, 80)).toSatisfy(got);

@@ -13,7 +13,7 @@ import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
-import { killAllTracked } from "./lib/exec.js";
+import { tearDown } from "./lib/exec.js";
 import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
 
@@ -76,13 +76,7 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
 
     afterAll(async () => {
       delete process.env.DOCKINIT_DAEMON_JSON;
-      for (const s of servers) await s.stop();
-      await dockerd?.stop();
-      fw?.cleanup();
-      bundle?.cleanup();
-      await topo?.destroy();
-      await engine?.stop();
-      await killAllTracked();
+      await tearDown(servers, dockerd, fw, bundle, topo, engine);
     });
 
     it("before dockinit: every published port is open to everyone, and containers reach metadata", async () => {

@@ -15,7 +15,7 @@ import { REPO } from "../support/fixtures.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
-import { killAllTracked, runIn, runInOk, spawnBackground, waitFor, type Background } from "./lib/exec.js";
+import { runIn, runInOk, spawnBackground, tearDown, waitFor, type Background } from "./lib/exec.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "dockerd", "socat", "busybox", "conntrack", "curl", "python3"]);
@@ -81,15 +81,7 @@ describe.skipIf(skip)("re-runs: the unit's apply after every Docker start, every
     bundle = renderYaml(CONFIG);
     fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host });
   });
-  afterAll(async () => {
-    await imds?.stop();
-    for (const s of servers) await s.stop();
-    await dockerd?.stop();
-    fw?.cleanup();
-    bundle?.cleanup();
-    await topo?.destroy();
-    await killAllTracked();
-  });
+  afterAll(() => tearDown(imds, servers, dockerd, fw, bundle, topo));
 
   it("first boot: the unit's apply puts the whole policy in force", async () => {
     const r = await fw.run("apply");

@@ -131,6 +131,24 @@ export async function killAllTracked(graceMs = 2_000): Promise<void> {
   await Promise.all(children.map((c) => waitExit(c, 1_000)));
 }
 
+/** What a test set up and must take down: a server or daemon, a temporary directory, a topology. */
+export type Disposable = { stop(): Promise<void> } | { cleanup(): void } | { destroy(): Promise<void> };
+
+/**
+ * A suite's teardown: each part in the order given (servers before the
+ * daemon, the topology last), skipping what never started, then every child
+ * process still tracked.
+ */
+export async function tearDown(...parts: (Disposable | Disposable[] | undefined)[]): Promise<void> {
+  for (const part of parts.flat()) {
+    if (part === undefined) continue;
+    if ("stop" in part) await part.stop();
+    else if ("cleanup" in part) part.cleanup();
+    else await part.destroy();
+  }
+  await killAllTracked();
+}
+
 /** Resolves true when `child` has exited (or was never started), false after `ms`. */
 export function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
