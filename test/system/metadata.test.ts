@@ -27,7 +27,6 @@ firewall: { containers: { block_metadata: true } }
 port_forwards: [{ listen: 9000, to: '${ADDR.serverV4}:8080' }]
 `;
 
-
 describe.skipIf(skip)("instance metadata is out of containers' reach (IPv4, IPv6, and through a port forward)", () => {
   let topo: Topology;
   let dockerd: Dockerd;

@@ -22,7 +22,7 @@ import { catalogue, formatDiagnostic, hasErrors, loadConfigString, planFirewall,
 import { runCli } from "../../src/cli/main.js";
 import { HOST_PATHS } from "../../src/render/paths.js";
 import type { Model } from "../../src/model.js";
-import { CloudInitBatch, RuleBatch, type CloudInitFailure, ShapeCache, checkScripts, quotedHeredocs, scratchDir, type RuleFinding, type ScriptFinding } from "../support/bulk-checks.js";
+import { CloudInitBatch, RuleBatch, type CloudInitFailure, ShapeCache, checkScripts, quotedHeredocs, scratchDir, sortKeysDeep, type RuleFinding, type ScriptFinding } from "../support/bulk-checks.js";
 import { configText, GENERATED_FILES, type GeneratedConfig } from "../support/config-arbitraries.js";
 import { skipUnless } from "../support/system.js";
 import { describeFailures, validateBundle, VALIDATOR_NEEDS } from "../support/validators.js";
@@ -253,7 +253,7 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     // daemon.json: exactly the user's settings plus DNS.
     const daemon = bundle.files.find((f) => f.path === HOST_PATHS.daemonJson)!;
     try {
-      if (JSON.stringify(JSON.parse(daemon.content)) !== JSON.stringify(JSON.parse(JSON.stringify(sortDeep(expectedDaemonJson(input)))))) problem("daemon.json differs from the input's settings and DNS");
+      if (JSON.stringify(JSON.parse(daemon.content)) !== JSON.stringify(JSON.parse(JSON.stringify(sortKeysDeep(expectedDaemonJson(input)))))) problem("daemon.json differs from the input's settings and DNS");
     } catch (e) {
       problem(`daemon.json: ${String(e)}`);
     }
@@ -453,14 +453,3 @@ function firstDifference(want: unknown, got: unknown, path = ""): string {
   return want === got ? "(none)" : `${path}: emitted ${JSON.stringify(want)?.slice(0, 300)}, read back ${JSON.stringify(got)?.slice(0, 300)}`;
 }
 
-function sortDeep(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortDeep);
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, sortDeep((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
