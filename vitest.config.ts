@@ -12,12 +12,24 @@ const hbsPlugin = {
   },
 };
 
+/** Only `vitest -u` may write golden files; a missing golden is a failure otherwise (see test/unit/fixtures.test.ts). */
+const updating = process.argv.some((a) => a === "-u" || a === "--update" || a.startsWith("--update="));
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    updating: boolean;
+  }
+}
+
 // Two projects: pure unit tests run in parallel; system tests build network
 // namespaces, start dockerd and load iptables rules, so they run one file at a
 // time with generous timeouts (every wait inside them is bounded on its own).
+// They never overlap (groupOrder): the property test's CPU load and its use of
+// the machine-wide xtables lock would stretch the system tests' timed windows.
 export default defineConfig({
   plugins: [hbsPlugin],
   test: {
+    provide: { updating },
     // The compatibility table's raw data (README "compat" section, scripts/compat.mjs).
     reporters: ["default", "./test/support/compat-reporter.ts"],
     projects: [
@@ -26,6 +38,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          sequence: { groupOrder: 0 },
           testTimeout: 60_000,
         },
       },
@@ -34,6 +47,7 @@ export default defineConfig({
         test: {
           name: "system",
           include: ["test/system/**/*.test.ts"],
+          sequence: { groupOrder: 1 },
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,

@@ -10,6 +10,7 @@ import { renderDaemonJson } from "../render/daemon-json.js";
 import { renderFirewallScript } from "../render/firewall-script.js";
 import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
+import { needsProxyWrapper, renderProxyScript } from "../render/proxy-script.js";
 import { sha256 } from "../hash.js";
 import { packUserData, readAsMime, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
 
@@ -60,6 +61,7 @@ export const GENERATOR = "dockinit 0.1.0";
 export function renderArtifacts(model: Model): Artifact[] {
   const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model), ...renderUnits(model), renderBootScript(model)];
   if (needsVpcResolver(model)) own.push(renderVpcDnsScript(model));
+  if (needsProxyWrapper(model)) own.push(renderProxyScript(model));
   const user: Artifact[] = model.userData.writeFiles.map((f) => ({ ...f, origin: "user" as const }));
   return [...own.sort((a, b) => byCodeUnit(a.path, b.path)), ...user];
 }

@@ -5,6 +5,7 @@
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
 import { HOST_PATHS } from "./paths.js";
+import { needsProxyWrapper } from "./proxy-script.js";
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
@@ -23,6 +24,7 @@ export function daemonJsonObject(model: Model): Record<string, unknown> {
   const literals = model.docker.dns.flatMap((d) => (d.kind === "literal" ? [d.address] : []));
   if (literals.length > 0) out.dns = literals;
   if (model.docker.dnsSearch.length > 0) out["dns-search"] = model.docker.dnsSearch;
+  if (needsProxyWrapper(model)) out["userland-proxy-path"] = HOST_PATHS.proxyScript;
   return sortKeys(out) as Record<string, unknown>;
 }
 

@@ -16,13 +16,23 @@ export function describeRule(rule: string): string {
   if (rule.includes("-j DNAT")) return `forward host port ${get(/--dport (\d+)/)}/${proto} to ${get(/--to-destination (\S+)/)}${rule.includes("DOCKINIT-OUTPUT") ? " (connections from the host itself)" : ""}`;
   if (rule.includes("-j MASQUERADE")) return `masquerade forwarded connections to ${get(/ -d (\S+)/)} so replies come back through the host`;
   if (rule.includes("--ctreplsrc")) return `let port-forward ${origPort}/${proto} → ${get(/--ctreplsrc (\S+)/)} through, both directions`;
-  if (rule.includes("RELATED,ESTABLISHED")) return "replies to connections already allowed go on to Docker's rules";
-  if (/ -d (169\.254\.169\.254\/32|fd00:ec2::254\/128) -j DROP/.test(rule)) return "containers may not reach instance metadata";
-  if (rule.includes("--match-set")) return `containers may reach only the egress allow-list (ipset ${get(/--match-set (\S+)/)}) outside the host`;
-  if (/ -d \S+ ! -i /.test(rule)) return `containers may not reach ${get(/ -d (\S+)/)}`;
-  if (origPort && rule.endsWith("-j RETURN")) return `published port ${origPort}/${proto}: allow ${src ? `from ${src}` : "from anyone"}`;
-  if (origPort && rule.endsWith("-j DROP")) return `published port ${origPort}/${proto}: drop ${rule.includes(" -i ") ? "everyone else from outside" : "every forwarded connection (the host itself only)"}`;
-  if (rule.includes("--ctstate DNAT -j DROP")) return "every other published port: drop from outside";
+  if (/ -d (169\.254\.169\.254\/32|fd00:ec2::254\/128) -j DROP/.test(rule)) return "nothing forwarded reaches instance metadata (containers' credentials)";
+  if (rule.includes("dockinit-proxy-")) return `other ${proto} ports docker-proxy listens on (set ${get(/--match-set (\S+)/)}): drop every other source`;
+  if (rule.includes("--match-set")) return `leaving by an interface that is not a Docker bridge: only to the egress allow-list (ipset ${get(/--match-set (\S+)/)})`;
+  if (rule.endsWith("-j DOCKINIT-EGRESS")) return "connections opened from this side: check the egress allow-list";
+  if (rule.startsWith("-A DOCKINIT-EGRESS -o ")) return "to a container: not egress";
+  if (rule.endsWith("-j DOCKINIT-DIRECT")) return `new traffic to a container without Docker's DNAT (${get(/ -o (\S+)/)}): check where it comes from`;
+  if (rule.startsWith("-A DOCKINIT-DIRECT -i ")) return "from another container: Docker's own rules decide";
+  if (rule === "-A DOCKINIT-DIRECT -j DROP") return "routed straight to a container address from outside: drop";
+  if (rule.includes(" -i lo -j RETURN")) return "the host itself (loopback): pass";
+  if (rule.includes("--src-type LOCAL")) return "the host itself (its own addresses): pass";
+  if (/ -d \S+ -m conntrack --ctdir ORIGINAL -j DROP/.test(rule)) return `nothing forwarded reaches ${get(/ -d (\S+)/)}`;
+  const inputPort = rule.startsWith("-A DOCKINIT-INPUT") ? get(/--dport (\d+)/) : undefined;
+  const port = origPort ?? inputPort;
+  const path = inputPort ? " (docker-proxy path)" : "";
+  if (port && rule.endsWith("-j RETURN")) return `published port ${port}/${proto}${path}: allow ${src ? `from ${src}` : "from anyone"}`;
+  if (port && rule.endsWith("-j DROP")) return `published port ${port}/${proto}${path}: drop every other source`;
+  if (rule.includes("--ctstate DNAT --ctdir ORIGINAL -j DROP")) return "every other published port: drop (the host itself never crosses FORWARD)";
   return "";
 }
 

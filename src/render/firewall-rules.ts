@@ -39,6 +39,11 @@ export interface FirewallPlan {
   iptables: FamilyRules[];
   /** `nft -f` input for the nftables backend (empty when not used). */
   nft: string;
+  /**
+   * The same table without its nat chains (which need the external
+   * interface): what the host loads before Docker and the network are up.
+   */
+  nftPolicies: string;
   /** Human-readable summary lines, one per policy (for `status` and `explain`). */
   summary: string[];
 }
@@ -124,44 +129,113 @@ function forwardNatRules(model: Model, family: Family): { prerouting: string[]; 
   return { prerouting, output, postrouting };
 }
 
-/** DOCKINIT-USER, jumped from the top of DOCKER-USER (notes 04, 05). */
-function userChainRules(model: Model, family: Family): string[] {
+/**
+ * Docker's bridges: docker0 (and docker_gwbridge) and the br-<id> of every
+ * user network. Traffic from or to one of them is a container's; every other
+ * interface (each ENI, a VPN, a tunnel) is outside. iptables' "+" and nft's
+ * "*" are the same prefix match.
+ */
+export const BRIDGE_PATTERNS = ["docker+", "br-+"] as const;
+const nftPattern = (p: string) => `"${p.replace("+", "*")}"`;
+
+/** The set of ports docker-proxy listens on, filled by dockinit-proxy before each proxy starts. */
+export const proxySet = (protocol: "tcp" | "udp") => `dockinit-proxy-${protocol}`;
+export const nftProxySet = (protocol: "tcp" | "udp") => `proxy_${protocol}`;
+
+/** The protocols whose docker-proxy ports `default: deny` closes on the INPUT path. */
+export function proxyProtocols(model: Model): ("tcp" | "udp")[] {
+  return model.firewall.published.default === "deny" ? ["tcp", "udp"] : [];
+}
+
+/**
+ * DOCKINIT-USER, jumped from the top of DOCKER-USER (notes 04, 05), and the
+ * chains it jumps to. Every policy judges every packet in the direction the
+ * connection was opened (--ctdir ORIGINAL), not only the first: a flow opened
+ * before apply (or before a policy changed) is cut at its next packet, and no
+ * "established" return comes before a drop. Replies (REPLY direction) to what
+ * was let in pass untouched. Nothing here depends on the external interface,
+ * so the policies load before the network and Docker are up.
+ */
+function userChainRules(model: Model, family: Family): { chains: string[]; rules: string[] } {
   const fw = model.firewall;
+  const chains = ["DOCKINIT-USER"];
   const out: string[] = [];
+  const extra: string[] = [];
   const add = (rule: string) => out.push(`-A DOCKINIT-USER ${rule}`);
+  const ORIG = "--ctdir ORIGINAL";
   // Port forwards first, both directions: Docker's FORWARD policy is DROP and
   // its own ACCEPTs only cover its bridges. The DNAT state plus the reply
   // tuple identify exactly these connections.
   for (const f of forwardsOf(model, family)) {
     add(`-p ${f.protocol} -m conntrack --ctstate DNAT --ctreplsrc ${iptablesAddress(family, f.address)} --ctorigdstport ${f.listen} --ctreplsrcport ${f.port} -j ACCEPT`);
   }
-  // Replies to connections already allowed go on to Docker's rules untouched.
-  add("-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN");
   const c = fw.containers;
   if (c.blockMetadata) add(`-d ${METADATA[family]} -j DROP`);
-  for (const dst of c.block.filter((b) => b.family === family)) add(`${addrMatch("-d", dst)}! -i ${EXT_IF} -j DROP`);
+  for (const dst of c.block.filter((b) => b.family === family)) add(`${addrMatch("-d", dst)}-m conntrack ${ORIG} -j DROP`);
   if (c.egressAllow.length > 0) {
-    // Only the allow-list (and the DNS servers in use) may be reached through
-    // the external interface; the set is filled on the host at apply time.
-    add(`! -i ${EXT_IF} -o ${EXT_IF} -m set ! --match-set ${egressSet(family)} dst -j DROP`);
+    // Whatever leaves by an interface that is not a Docker bridge (every ENI,
+    // a VPN) must go to the allow-list; the set is filled on the host.
+    chains.push("DOCKINIT-EGRESS");
+    add(`-m conntrack ${ORIG} -j DOCKINIT-EGRESS`);
+    for (const b of BRIDGE_PATTERNS) extra.push(`-A DOCKINIT-EGRESS -o ${b} -j RETURN`);
+    extra.push(`-A DOCKINIT-EGRESS -m set ! --match-set ${egressSet(family)} dst -j DROP`);
   }
   // Published ports: matched on the original destination port, since Docker
   // has already rewritten the destination to the container's by FORWARD.
+  // Sources are judged by address whatever interface they come by: outside,
+  // another container, a second ENI. The host's own connections never cross
+  // FORWARD.
   for (const r of fw.published.rules) {
-    const port = `-p ${r.protocol} -m conntrack --ctstate DNAT --ctorigdstport ${r.port}`;
+    const port = `-p ${r.protocol} -m conntrack --ctstate DNAT --ctorigdstport ${r.port} ${ORIG}`;
     if (r.allowAny) {
-      add(`-i ${EXT_IF} ${port} -j RETURN`);
+      add(`${port} -j RETURN`);
       continue;
     }
     // A family with none of the listed networks gets the drop alone: a port
     // allowed only from IPv4 networks is closed over IPv6, not left open.
-    for (const src of r.allow.filter((a) => a.family === family)) add(`${addrMatch("-s", src)}-i ${EXT_IF} ${port} -j RETURN`);
-    // loopback only: no forwarded connection at all; the host's own go
-    // through OUTPUT (or docker-proxy) and never reach FORWARD.
-    add(r.allow.length === 0 ? `${port} -j DROP` : `-i ${EXT_IF} ${port} -j DROP`);
+    for (const src of r.allow.filter((a) => a.family === family)) add(`${addrMatch("-s", src)}${port} -j RETURN`);
+    add(`${port} -j DROP`);
   }
-  if (fw.published.default === "deny") add(`-i ${EXT_IF} -m conntrack --ctstate DNAT -j DROP`);
-  return out;
+  if (fw.published.default === "deny") {
+    add(`-m conntrack --ctstate DNAT ${ORIG} -j DROP`);
+    // Routed straight to a container address from outside (no DNAT): Docker
+    // 27 and older accept it.
+    chains.push("DOCKINIT-DIRECT");
+    for (const b of BRIDGE_PATTERNS) add(`-o ${b} -m conntrack ! --ctstate DNAT ${ORIG} -j DOCKINIT-DIRECT`);
+    for (const b of BRIDGE_PATTERNS) extra.push(`-A DOCKINIT-DIRECT -i ${b} -j RETURN`);
+    extra.push("-A DOCKINIT-DIRECT -j DROP");
+  }
+  return { chains, rules: [...out, ...extra] };
+}
+
+/**
+ * DOCKINIT-INPUT, jumped from the top of INPUT: the docker-proxy path. Docker
+ * publishes an IPv4-only container's port on [::] too, through docker-proxy,
+ * so that traffic is delivered to a local socket (INPUT) and never crosses
+ * FORWARD. The same verdicts hold here, on the port the client asked for.
+ */
+function inputChainRules(model: Model, family: Family): string[] {
+  const fw = model.firewall;
+  const out: string[] = [];
+  const add = (rule: string) => out.push(`-A DOCKINIT-INPUT ${rule}`);
+  // The host itself (loopback, or any of its own addresses) always passes.
+  add("-i lo -j RETURN");
+  add("-m addrtype --src-type LOCAL -j RETURN");
+  const deny = proxyProtocols(model).length > 0;
+  for (const r of fw.published.rules) {
+    const port = `-p ${r.protocol} -m ${r.protocol} --dport ${r.port}`;
+    if (r.allowAny) {
+      // Open to anyone: only needs saying before default deny's drop.
+      if (deny) add(`${port} -j RETURN`);
+      continue;
+    }
+    for (const src of r.allow.filter((a) => a.family === family)) add(`${addrMatch("-s", src)}${port} -j RETURN`);
+    add(`${port} -j DROP`);
+  }
+  // Unlisted ports under default deny: the ports docker-proxy listens on, put
+  // in the set by dockinit-proxy before each proxy starts.
+  for (const proto of proxyProtocols(model)) add(`-p ${proto} -m set --match-set ${proxySet(proto)} dst -j DROP`);
+  return out.length > 2 ? out : [];
 }
 
 /** Whether the config asks for any filter policy at all. */
@@ -193,7 +267,18 @@ function familyRules(model: Model, family: Family): FamilyRules {
   natChain("DOCKINIT-POSTROUTING", "POSTROUTING", postrouting);
   if (nat.chains.length > 0) tables.push(nat);
   if (hasPolicies(model)) {
-    tables.push({ table: "filter", chains: ["DOCKINIT-USER"], rules: userChainRules(model, family), jumps: [jump("DOCKER-USER", "DOCKINIT-USER")] });
+    const user = userChainRules(model, family);
+    const input = inputChainRules(model, family);
+    const filter: TableRules = { table: "filter", chains: [], rules: [], jumps: [] };
+    if (input.length > 0) {
+      filter.chains.push("DOCKINIT-INPUT");
+      filter.rules.push(...input);
+      filter.jumps.push(jump("INPUT", "DOCKINIT-INPUT"));
+    }
+    filter.chains.push(...user.chains);
+    filter.rules.push(...user.rules);
+    filter.jumps.push(jump("DOCKER-USER", "DOCKINIT-USER"));
+    tables.push(filter);
   }
   return { family, tables };
 }
@@ -221,9 +306,9 @@ export const nftEgressSet = (family: Family) => `egress${family}`;
  * in: Docker's base chains still see the packet. So an accept here means
  * "none of dockinit's remaining rules apply", never "let it through".
  */
-function nftRuleset(model: Model): string {
+function nftRuleset(model: Model): { full: string; policies: string } {
   const ep = model.ephemeral;
-  if (model.firewall.backend !== "nftables") return "";
+  if (model.firewall.backend !== "nftables") return { full: "", policies: "" };
   const fw = model.firewall;
   const c = fw.containers;
   const ext = `"${EXT_IF}"`;
@@ -273,38 +358,66 @@ function nftRuleset(model: Model): string {
     }
   }
 
-  // The forward filter, in the order of the iptables backend's DOCKINIT-USER.
+  // The forward filter, in the order of the iptables backend's DOCKINIT-USER:
+  // every policy judges each packet in the original direction, so a flow
+  // opened before apply is cut; replies to what was let in pass.
+  const orig = "ct direction original";
+  const notBridge = (dir: "iifname" | "oifname") => BRIDGE_PATTERNS.map((b) => `${dir} != ${nftPattern(b)}`).join(" ");
   const drops: string[] = [];
   if (c.blockMetadata) drops.push(`\t\tip daddr ${METADATA[4]} drop`, `\t\tip6 daddr ${METADATA[6]} drop`);
-  for (const b of c.block) drops.push(`\t\tiifname != ${ext} ${nftAddr(b.family, "daddr")} ${b.text} drop`);
+  for (const b of c.block) drops.push(`\t\t${orig} ${nftAddr(b.family, "daddr")} ${b.text} drop`);
   if (c.egressAllow.length > 0) {
-    for (const family of families) drops.push(`\t\tiifname != ${ext} oifname ${ext} ${nftAddr(family, "daddr")} != @${nftEgressSet(family)} drop`);
+    for (const family of families) drops.push(`\t\t${orig} ${notBridge("oifname")} ${nftAddr(family, "daddr")} != @${nftEgressSet(family)} drop`);
   }
   // Published ports: matched on the original destination port (Docker's DNAT
   // at dstnat has already rewritten the destination when forward runs).
   for (const r of fw.published.rules) {
-    const port = `meta l4proto ${r.protocol} ct status dnat ct original proto-dst ${r.port}`;
+    const port = `${orig} meta l4proto ${r.protocol} ct status dnat ct original proto-dst ${r.port}`;
     if (r.allowAny) {
-      drops.push(`\t\tiifname ${ext} ${port} accept`);
+      drops.push(`\t\t${port} accept`);
       continue;
     }
-    for (const src of r.allow) drops.push(`\t\tiifname ${ext} ${port} ${nftAddr(src.family, "saddr")} ${src.text} accept`);
-    // loopback only: no forwarded connection at all (the host's own go
-    // through output, or docker-proxy, and never reach forward).
-    drops.push(r.allow.length === 0 ? `\t\t${port} drop` : `\t\tiifname ${ext} ${port} drop`);
+    for (const src of r.allow) drops.push(`\t\t${port} ${nftAddr(src.family, "saddr")} ${src.text} accept`);
+    drops.push(`\t\t${port} drop`);
   }
-  if (fw.published.default === "deny") drops.push(`\t\tiifname ${ext} ct status dnat drop`);
-  // Replies to connections already allowed: none of dockinit's rules apply.
-  const forward = drops.length > 0 || forwardAccepts.length > 0 ? [...forwardAccepts, "\t\tct state established,related accept", ...drops] : [];
+  if (fw.published.default === "deny") {
+    drops.push(`\t\t${orig} ct status dnat drop`);
+    // Routed straight to a container address from outside (no DNAT).
+    for (const b of BRIDGE_PATTERNS) drops.push(`\t\t${orig} ct status & dnat == 0 oifname ${nftPattern(b)} ${notBridge("iifname")} drop`);
+  }
+  const forward = drops.length > 0 || forwardAccepts.length > 0 ? [...forwardAccepts, ...drops] : [];
+
+  // The docker-proxy path (IPv6 to an IPv4-only container is Docker's
+  // default): delivered to a local socket, so judged in input.
+  const input: string[] = [];
+  for (const r of fw.published.rules) {
+    const port = `meta l4proto ${r.protocol} th dport ${r.port}`;
+    if (r.allowAny) {
+      if (proxyProtocols(model).length > 0) input.push(`\t\t${port} accept`);
+      continue;
+    }
+    for (const src of r.allow) input.push(`\t\t${port} ${nftAddr(src.family, "saddr")} ${src.text} accept`);
+    input.push(`\t\t${port} drop`);
+  }
+  for (const proto of proxyProtocols(model)) input.push(`\t\tmeta l4proto ${proto} th dport @${nftProxySet(proto)} drop`);
+  const inputChain = input.length > 0 ? ['\t\tiif "lo" accept', "\t\tfib saddr type local accept", ...input] : [];
+  for (const proto of proxyProtocols(model)) sets.push(`\tset ${nftProxySet(proto)} {`, "\t\ttype inet_service", "\t}");
 
   const chain = (name: string, hook: string, rules: string[]) =>
     rules.length > 0 ? [`\tchain ${name} {`, `\t\ttype ${hook}; policy accept;`, ...rules, "\t}"] : [];
+  // filter - 10: before Docker's filter-FORWARD (Docker 29) and iptables'
+  // FORWARD/INPUT (priority filter); a drop here is final whatever they accept.
+  const filterChains = [
+    ...chain("input", "filter hook input priority filter - 10", inputChain),
+    ...chain("forward", "filter hook forward priority filter - 10", forward),
+  ];
+  const policies = ["table inet dockinit {", ...sets, ...filterChains, "}", ""].join("\n");
   // srcnat - 10: an nftables nat chain at a lower priority runs before
   // iptables' nat POSTROUTING and Docker 29's nat-POSTROUTING (priority
   // srcnat), and the first chain that sets up a NAT binding for a connection
   // wins, so Docker's MASQUERADE can never shadow this rule, however Docker
   // re-orders its own chains.
-  return [
+  const full = [
     "table inet dockinit {",
     ...sets,
     ...chain("prerouting", "nat hook prerouting priority dstnat - 10", prerouting),
@@ -315,12 +428,11 @@ function nftRuleset(model: Model): string {
     ...masquerade,
     ...ephemeral,
     "\t}",
-    // filter - 10: before Docker's filter-FORWARD (Docker 29) and iptables'
-    // FORWARD (priority filter); a drop here is final whatever they accept.
-    ...chain("forward", "filter hook forward priority filter - 10", forward),
+    ...filterChains,
     "}",
     "",
   ].join("\n");
+  return { full, policies };
 }
 
 /** "a, b, c and 997 more": summaries stay one readable line. */
@@ -354,5 +466,6 @@ function summarise(model: Model): string[] {
 
 export function planFirewall(model: Model): FirewallPlan {
   const iptables = model.firewall.backend === "iptables" ? [familyRules(model, 4), familyRules(model, 6)] : [];
-  return { iptables, nft: nftRuleset(model), summary: summarise(model) };
+  const nft = nftRuleset(model);
+  return { iptables, nft: nft.full, nftPolicies: nft.policies, summary: summarise(model) };
 }

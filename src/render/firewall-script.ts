@@ -1,7 +1,7 @@
 // /usr/local/sbin/dockinit-firewall: the on-host half of dockinit.
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
-import { egressEntries, planFirewall } from "./firewall-rules.js";
+import { egressEntries, planFirewall, proxyProtocols } from "./firewall-rules.js";
 import { HOST_PATHS } from "./paths.js";
 import { renderTemplate } from "./templates.js";
 
@@ -16,6 +16,8 @@ export function renderFirewallScript(model: Model): Artifact {
     families: families.map((f) => f.family).join(" "),
     familyRules: families,
     nft: plan.nft,
+    nftPolicies: plan.nftPolicies,
+    proxyProtocols: proxyProtocols(model).join(" "),
     egress: model.firewall.containers.egressAllow.length > 0 ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
     // literal entries; the script adds the DNS servers from daemon.json.

@@ -8,6 +8,8 @@ export const HOST_PATHS = {
   vpcDnsScript: "/usr/local/sbin/dockinit-vpc-dns",
   vpcDnsUnit: "/etc/systemd/system/dockinit-vpc-dns.service",
   bootScript: "/usr/local/sbin/dockinit-boot",
+  proxyScript: "/usr/local/sbin/dockinit-proxy",
+  dockerDropIn: "/etc/systemd/system/docker.service.d/50-dockinit.conf",
 } as const;
 
 export const RESERVED_PATHS: ReadonlySet<string> = new Set(Object.values(HOST_PATHS));

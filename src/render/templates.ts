@@ -9,6 +9,7 @@ import bootScript from "../../templates/dockinit-boot.sh.hbs";
 import firewallUnit from "../../templates/dockinit-firewall.service.hbs";
 import watchUnit from "../../templates/dockinit-firewall-watch.service.hbs";
 import vpcDnsUnit from "../../templates/dockinit-vpc-dns.service.hbs";
+import proxyScript from "../../templates/dockinit-proxy.sh.hbs";
 
 // The runtime build has the same API minus the compiler; its bundled typings
 // are empty, so borrow the full package's types.
@@ -32,6 +33,7 @@ const compiled = {
   firewallUnit: hbs.template(firewallUnit),
   watchUnit: hbs.template(watchUnit),
   vpcDnsUnit: hbs.template(vpcDnsUnit),
+  proxyScript: hbs.template(proxyScript),
 };
 
 export type TemplateName = keyof typeof compiled;

@@ -242,7 +242,10 @@ const TABLE_SETUP: Record<Table, { chains: string[]; jumps: string[] }> = {
     chains: ["DOCKINIT-PREROUTING", "DOCKINIT-OUTPUT", "DOCKINIT-POSTROUTING"],
     jumps: ["-A PREROUTING -j DOCKINIT-PREROUTING", "-A OUTPUT -j DOCKINIT-OUTPUT", "-A POSTROUTING -j DOCKINIT-POSTROUTING"],
   },
-  filter: { chains: ["DOCKER-USER", "DOCKINIT-USER"], jumps: ["-A FORWARD -j DOCKER-USER", "-A DOCKER-USER -j DOCKINIT-USER"] },
+  filter: {
+    chains: ["DOCKER-USER", "DOCKINIT-USER", "DOCKINIT-INPUT", "DOCKINIT-EGRESS", "DOCKINIT-DIRECT"],
+    jumps: ["-A INPUT -j DOCKINIT-INPUT", "-A FORWARD -j DOCKER-USER", "-A DOCKER-USER -j DOCKINIT-USER"],
+  },
 };
 
 export interface RuleFinding {
@@ -289,6 +292,10 @@ export class RuleBatch {
       for (const fam of [4, 6] as const) {
         const set = fam === 4 ? "inet" : "inet6";
         const r = sh("ipset", ["create", `dockinit-egress${fam}`, "hash:net", "family", set]);
+        if (r.status !== 0) throw new Error(`ipset create: ${r.stderr}`);
+      }
+      for (const proto of ["tcp", "udp"]) {
+        const r = sh("ipset", ["create", `dockinit-proxy-${proto}`, "bitmap:port", "range", "1-65535"]);
         if (r.status !== 0) throw new Error(`ipset create: ${r.stderr}`);
       }
       for (const backend of backends) {

@@ -19,6 +19,8 @@ export interface FirewallRunner {
   /** Start a long-running subcommand (e.g. `watch`) in the host namespace. */
   spawn(...args: string[]): Promise<Background>;
   cleanup(): void;
+  /** The script's DOCKINIT_STATE_DIR (its lock and saved state); dockinit-proxy needs the same one. */
+  stateDir: string;
 }
 
 export interface FirewallRunnerOptions {
@@ -72,5 +74,6 @@ export function firewallRunner(ns: string, script: string, opts: IptablesBackend
       return blocks.filter((b) => !pristine(b)).join("");
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    stateDir: state,
   };
 }

@@ -2,6 +2,7 @@
 // reports a skip with the reason; in CI (DOCKINIT_REQUIRE_SYSTEM_TESTS=1) a
 // missing prerequisite is a failure, so a green CI always means "it ran".
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 
 export const systemTestsRequired = process.env.DOCKINIT_REQUIRE_SYSTEM_TESTS === "1";
 
@@ -41,4 +42,22 @@ export function skipUnless(needs: string[]): string | false {
   }
   console.warn(`skipping: ${missing}`);
   return missing;
+}
+
+/**
+ * Whether ../shared/examples (the examples every release must render) is laid
+ * beside the clone. Locally a missing folder is a reported skip; in CI it is a
+ * failure: a suite that vanishes must not pass.
+ */
+export function sharedExamplesPresent(dir: string): boolean {
+  if (existsSync(dir)) return true;
+  if (systemTestsRequired || process.env.CI) throw new Error(`${dir} is missing: the shared examples must lie beside the clone (CI lays them there)`);
+  console.warn(`skipping: ${dir} is missing`);
+  return false;
+}
+
+/** A data-driven test's rows, refusing an empty list (an it.each over nothing passes silently). */
+export function nonEmpty<T>(rows: T[], what: string): T[] {
+  if (rows.length === 0) throw new Error(`no ${what}: the table this test runs over is empty`);
+  return rows;
 }

@@ -16,7 +16,7 @@
 // Runs once per suite of the Docker matrix (DOCKINIT_DOCKER_MATRIX, default
 // bookworm; CI: bookworm,trixie,forky): each suite's own root filesystem,
 // systemd, cloud-init and docker.io.
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -278,6 +278,115 @@ for (const suite of noteMatrix()) {
           await env.guest.execOk("systemctl", ["start", "dockinit-firewall-watch.service"]);
           await firewallSettles(env.guest, WATCH_BOUND_MS);
           expect(await portSeen(env, { sourcePort: 33000, network: "unwatched" })).toSatisfy(remapped);
+        });
+      });
+
+      describe("closed at every moment: a metadata prober and a denied outsider get nothing through a restart, a stop with live-restore, or a failed apply", () => {
+        // Two probes run the whole time: a --restart always container trying
+        // instance metadata (the fake IMDS upstream) every 0.1 s, and an
+        // outsider upstream trying an unlisted published port under default
+        // deny. Each window's count is shown beside a control — the same
+        // probes with dockinit's rules removed — which must get through, so a
+        // zero means closed, not "no probe ran".
+        let env: Env | undefined;
+        let outsider: Background | undefined;
+        /** A dropped probe costs its 0.3 s connect timeout plus 0.1 s: at least 3 tries in any window counted here. */
+        const MIN_TRIES = 3;
+        const OUTSIDE_LOG = `/tmp/di-outsider-${process.pid}.log`;
+        const get = (): Env => env ?? expect.fail("the guest did not boot");
+        const counts = async () => {
+          const inside = (await get().guest.exec("cat", ["/probe/log"])).stdout;
+          const outside = readFileSync(OUTSIDE_LOG, "utf8");
+          const n = (text: string, word: string) => text.split("\n").filter((l) => l === word).length;
+          return { metadataTries: n(inside, "try"), metadataHits: n(inside, "ok"), outsiderTries: n(outside, "try"), outsiderHits: n(outside, "ok") };
+        };
+        const resetCounts = async () => {
+          await get().guest.execOk("sh", ["-c", ": >/probe/log"]);
+          writeFileSync(OUTSIDE_LOG, "");
+        };
+        /** Counts over a window: reset, act, let the probes run `settleMs` more, count. */
+        const window = async (act: () => Promise<unknown>, settleMs = 3_000) => {
+          await resetCounts();
+          await act();
+          await new Promise((r) => setTimeout(r, settleMs));
+          return counts();
+        };
+        beforeAll(async () => {
+          env = await bootWith(
+            rootfs!,
+            renderYaml("version: 1\nname: closed-boot\ndocker:\n  daemon:\n    dns: [amazon]\n    settings: { live-restore: true }\nfirewall:\n  published: { default: deny }\n"),
+            ["tcp"],
+          );
+          const { guest, topo } = env;
+          await guest.execOk("mkdir", ["-p", "/probe"]);
+          await guest.execOk("docker", ["run", "-d", "--restart", "always", "-v", "/probe:/probe", TOOLS_IMAGE, "sh", "-c",
+            "while true; do echo try >>/probe/log; socat -T1 /dev/null TCP:169.254.169.254:80,connect-timeout=0.3 && echo ok >>/probe/log; sleep 0.1; done"]);
+          await guest.execOk("docker", ["run", "-d", "--restart", "always", "-p", "5000:5000", TOOLS_IMAGE, "socat", "TCP-LISTEN:5000,fork,reuseaddr", "SYSTEM:echo published"]);
+          writeFileSync(OUTSIDE_LOG, "");
+          outsider = await spawnBackground("sh", ["-c",
+            `end=$(($(date +%s) + 900)); while [ "$(date +%s)" -lt "$end" ]; do echo try >>${OUTSIDE_LOG}; socat -T1 /dev/null TCP:${ADDR.hostV4}:5000,connect-timeout=0.3 && echo ok >>${OUTSIDE_LOG}; sleep 0.1; done`],
+            { netns: topo.upstream });
+        });
+        afterAll(async () => {
+          await outsider?.stop();
+          rmSync(OUTSIDE_LOG, { force: true });
+          await teardown(env);
+        });
+
+        it("steady state: both probes run and get nothing", async () => {
+          const c = await window(async () => undefined, 4_000);
+          console.log(`closed-boot steady 4 s: ${JSON.stringify(c)}`);
+          expect(c.metadataTries).toBeGreaterThanOrEqual(MIN_TRIES);
+          expect(c.outsiderTries).toBeGreaterThanOrEqual(MIN_TRIES);
+          expect(c.metadataHits + c.outsiderHits).toBe(0);
+        });
+
+        it("systemctl restart docker (live-restore): 0 through", async () => {
+          const c = await window(() => get().guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 }));
+          console.log(`closed-boot restart: ${JSON.stringify(c)}`);
+          expect(c.metadataTries).toBeGreaterThanOrEqual(MIN_TRIES);
+          expect(c.outsiderTries).toBeGreaterThanOrEqual(MIN_TRIES);
+          expect(c.metadataHits + c.outsiderHits).toBe(0);
+        });
+
+        it("systemctl stop docker with live-restore (containers keep running): 0 through while it is down", async () => {
+          const { guest } = get();
+          const c = await window(() => guest.execOk("systemctl", ["stop", "docker.service", "docker.socket"], { timeoutMs: 120_000 }), 5_000);
+          console.log(`closed-boot stopped: ${JSON.stringify(c)}`);
+          expect(c.metadataTries).toBeGreaterThanOrEqual(MIN_TRIES);
+          expect(c.metadataHits + c.outsiderHits).toBe(0);
+          await guest.execOk("systemctl", ["start", "docker.service"], { timeoutMs: 120_000 });
+        });
+
+        it("control: the same probes with dockinit's rules removed get through (the zeros above are the firewall's)", async () => {
+          const { guest } = get();
+          const c = await window(() => guest.execOk("/usr/local/sbin/dockinit-firewall", ["remove"]), 4_000);
+          console.log(`closed-boot control (rules removed): ${JSON.stringify(c)}`);
+          expect(c.metadataHits).toBeGreaterThan(0);
+          expect(c.outsiderHits).toBeGreaterThan(0);
+          await guest.execOk("/usr/local/sbin/dockinit-firewall", ["apply"]);
+          const after = await window(async () => undefined, 3_000);
+          expect(after.metadataHits + after.outsiderHits).toBe(0);
+        });
+
+        it("a failed apply keeps Docker down: with ipset missing, docker.service fails in its drop-in and the journal says why", async () => {
+          const { guest } = get();
+          await guest.execOk("sh", ["-c", "docker ps -q | xargs -r docker stop -t 1 >/dev/null; systemctl stop docker.service docker.socket; /usr/local/sbin/dockinit-firewall remove"], { timeoutMs: 120_000 });
+          await guest.execOk("mv", ["/usr/sbin/ipset", "/usr/sbin/ipset.hidden"]);
+          try {
+            const start = await guest.exec("systemctl", ["start", "docker.service"], { timeoutMs: 120_000 });
+            expect(start.code).not.toBe(0);
+            expect((await guest.exec("systemctl", ["is-active", "docker.service"])).stdout.trim()).not.toBe("active");
+            expect(await guest.journal("docker.service", 30)).toMatch(/ipset not found; install the ipset package/);
+            expect((await guest.exec("docker", ["ps"])).code).not.toBe(0);
+          } finally {
+            await guest.execOk("mv", ["/usr/sbin/ipset.hidden", "/usr/sbin/ipset"]);
+          }
+          await guest.execOk("systemctl", ["reset-failed", "docker.service"]);
+          await guest.execOk("systemctl", ["start", "docker.service"], { timeoutMs: 120_000 });
+          const c = await window(async () => undefined, 4_000);
+          expect(c.metadataTries).toBeGreaterThanOrEqual(MIN_TRIES);
+          expect(c.metadataHits + c.outsiderHits).toBe(0);
         });
       });
 

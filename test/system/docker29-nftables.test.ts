@@ -26,7 +26,7 @@ import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { run, runIn, runInOk, tearDown } from "./lib/exec.js";
-import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
+import { BLOCKED_V4, BLOCKED_V6, DNS_V4, METADATA_V4, METADATA_V6, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import {
   ADDR,
   connectFrom,
@@ -277,10 +277,15 @@ describe.skipIf(skip)("Docker 29 nftables backend (moby's documented ip/ip6 dock
     expect(await fromHost(5000)).toSatisfy(got);
   });
 
-  it("containers: metadata and a blocked address dropped; the host still reaches metadata", async () => {
+  it("containers: metadata and a blocked address dropped, v4 and v6; the host still reaches metadata; unblocked neighbours pass", async () => {
     expect(await fromContainer(METADATA_V4, 80)).toSatisfy(dropped);
+    expect(await fromContainer(METADATA_V6, 80)).toSatisfy(dropped);
     expect(await connectFrom(topo.host, { addr: METADATA_V4, port: 80, timeoutMs: DROP_MS })).toSatisfy(got);
+    expect(await connectFrom(topo.host, { addr: METADATA_V6, port: 80, timeoutMs: DROP_MS })).toSatisfy(got);
     expect(await fromContainer(BLOCKED_V4)).toSatisfy(dropped);
+    expect(await fromContainer(BLOCKED_V6)).toSatisfy(dropped);
+    expect(await fromContainer(ADDR.serverV4)).toSatisfy(got);
+    expect(await fromContainer(ADDR.serverV6)).toSatisfy(got);
   });
 
   it("egress_allow: listed networks reachable, others dropped, the DNS server from daemon.json reachable (v4 and v6)", async () => {

@@ -282,7 +282,7 @@ describe.skipIf(skip)("preflight: refuses to run, with a clear message, instead 
   it("without the iptables binaries: exit 1 naming the package", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dockinit-noipt-"));
     // Everything the script needs except iptables itself.
-    for (const tool of ["bash", "cat", "awk", "grep", "ip", "id", "mkdir", "rm", "sort", "head"]) {
+    for (const tool of ["bash", "cat", "awk", "grep", "ip", "id", "mkdir", "rm", "sort", "head", "flock"]) {
       symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), join(dir, tool));
     }
     const before = await runInOk(env!.topo.host, "iptables-save", []);

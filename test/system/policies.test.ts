@@ -14,7 +14,7 @@ import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
 import { tearDown } from "./lib/exec.js";
-import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
+import { BLOCKED_V4, BLOCKED_V6, DNS_V4, METADATA_V4, METADATA_V6, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "ipset", "dockerd", "socat", "busybox", "conntrack"]);
@@ -137,13 +137,18 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
       expect(await fromContainer(ADDR.serverV6)).toSatisfy(got);
     });
 
-    it("containers cannot reach instance metadata; the host can", async () => {
+    it("containers cannot reach instance metadata, v4 or v6; the host can", async () => {
       expect(await fromContainer(METADATA_V4, 80)).toSatisfy(dropped);
+      expect(await fromContainer(METADATA_V6, 80)).toSatisfy(dropped);
       expect(await connectFrom(topo.host, { addr: METADATA_V4, port: 80, timeoutMs: DROP_MS })).toSatisfy(got);
+      expect(await connectFrom(topo.host, { addr: METADATA_V6, port: 80, timeoutMs: DROP_MS })).toSatisfy(got);
     });
 
-    it("block: a blocked destination inside the allow-list is dropped", async () => {
+    it("block: a blocked destination inside the allow-list is dropped, v4 and v6; its unblocked neighbours pass", async () => {
       expect(await fromContainer(BLOCKED_V4)).toSatisfy(dropped);
+      expect(await fromContainer(BLOCKED_V6)).toSatisfy(dropped);
+      expect(await fromContainer(ADDR.serverV4)).toSatisfy(got);
+      expect(await fromContainer(ADDR.serverV6)).toSatisfy(got);
     });
 
     it("egress_allow: listed networks reachable, others dropped, the DNS server reachable though unlisted (v4 and v6)", async () => {

@@ -1,7 +1,8 @@
 // Reboot and re-run semantics, with real Docker in a namespace, running
-// dockinit-firewall the way its unit does (dockinit-firewall.service:
-// ExecStart=apply after Docker starts, ExecStop=remove when Docker stops, as
-// PartOf=docker.service makes systemd do). cloud-init runs write_files and
+// dockinit-firewall the way systemd does: docker.service's drop-in runs
+// `apply-policies` before every start of dockerd, dockinit-firewall.service
+// runs `apply` after it (PartOf/WantedBy=docker.service), and nothing is
+// removed when Docker stops. cloud-init runs write_files and
 // dockinit-boot once per instance; the units run on every boot and every
 // Docker start. After each event the whole policy is in force: status clean,
 // a container's low source port remapped, a published port open only to its
@@ -61,11 +62,12 @@ describe.skipIf(skip)("re-runs: the unit's apply after every Docker start, every
     expect((await dockerd.connectFromContainer({ addr: IMDS, port: 80, timeoutMs: DROP_MS })).ok, `${when}: metadata`).toBe(false);
   };
 
-  /** dockinit-firewall.service around a Docker stop/start: ExecStop first, ExecStart after Docker is up. */
+  /** systemctl restart docker: nothing removed as Docker stops; the drop-in's apply-policies, dockerd, then the unit's apply. */
   const dockerRestart = async () => {
-    const stop = await fw.run("remove");
-    expect(stop.code, stop.stderr).toBe(0);
-    expect(await fw.save(4)).not.toContain("DOCKINIT");
+    const policies = await fw.save(4);
+    expect(policies).toContain("-A DOCKER-USER -j DOCKINIT-USER");
+    const pre = await fw.run("apply-policies");
+    expect(pre.code, pre.stderr).toBe(0);
     await dockerd.restart();
     const start = await fw.run("apply");
     expect(start.code, start.stderr).toBe(0);
@@ -95,14 +97,15 @@ describe.skipIf(skip)("re-runs: the unit's apply after every Docker start, every
     expect([await fw.save(4), await fw.save(6)]).toEqual(before);
   });
 
-  it("systemctl restart docker: remove, Docker stops and starts (re-inserting its rules), apply: in force again", async () => {
+  it("systemctl restart docker: the policies stay, Docker stops and starts (re-inserting its rules), apply: in force again", async () => {
     await dockerRestart();
     await inForce("after docker restart");
   });
 
-  it("systemctl stop docker, then start: the stopped host holds none of dockinit's rules; in force after start", async () => {
-    await dockerRestart();
-    await inForce("after docker stop and start");
+  it("apply-policies on a host where everything is in place changes nothing (the drop-in on every Docker start)", async () => {
+    const before = [await fw.save(4), await fw.save(6)];
+    expect((await fw.run("apply-policies")).code).toBe(0);
+    expect([await fw.save(4), await fw.save(6)]).toEqual(before);
   });
 
   it("Docker restarted behind the unit's back (a crash, Restart=always): status says so, apply (the watch's re-assert) fixes it", async () => {
@@ -137,14 +140,20 @@ describe.skipIf(skip)("re-runs: the unit's apply after every Docker start, every
     expect(again.code, again.stderr).toBe(0);
     expect(readFileSync(daemonJson, "utf8")).toBe(written);
     expect(statSync(daemonJson).mtimeMs).toBe(mtime);
-    // Docker starts (its rules come back), then the unit, with a state directory as empty as /run after boot.
-    await dockerd.restart();
+    // With a state directory as empty as /run after boot: the drop-in's
+    // apply-policies before Docker (the filter policies alone, no nat yet),
+    // Docker starts (its rules come back), then the unit.
     fw.cleanup();
     fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host });
+    const pre = await fw.run("apply-policies");
+    expect(pre.code, pre.stderr).toBe(0);
+    expect(await fw.save(4)).toContain("-A DOCKER-USER -j DOCKINIT-USER");
+    expect(await fw.save(4)).not.toContain("DOCKINIT-POSTROUTING");
+    await dockerd.restart();
     const r = await fw.run("apply");
     expect(r.code, r.stderr).toBe(0);
     await inForce("after reboot");
-    // And shutdown: the unit's remove leaves Docker's own rules.
+    // remove (by hand: no unit removes anything) leaves Docker's own rules.
     expect((await fw.run("remove")).code).toBe(0);
     expect(await fw.save(4)).toMatch(/-A POSTROUTING -s 172\.17\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
   });

@@ -1,10 +1,11 @@
 // Bad input: every invalid config fails with its own stable code at the right
 // line:col and YAML path, with a hint. Table-driven.
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { catalogue, formatDiagnostic, loadConfigString, type DiagnosticCode } from "../../src/index.js";
 import { SHARED_EXAMPLES } from "../support/fixtures.js";
+import { nonEmpty, sharedExamplesPresent } from "../support/system.js";
 
 interface Case {
   name: string;
@@ -27,8 +28,8 @@ const sharedInvalid: { file: string; code: DiagnosticCode; line: number; col: nu
   { file: "unknown-key.yaml", code: "DI010", line: 3, col: 1, hint: /did you mean "ephemeral_ports"/ },
 ];
 
-describe.skipIf(!existsSync(SHARED_EXAMPLES))("shared invalid examples", () => {
-  it.each(sharedInvalid)("$file fails with $code at $line:$col", ({ file, code, line, col, hint }) => {
+describe.skipIf(!sharedExamplesPresent(SHARED_EXAMPLES))("shared invalid examples", () => {
+  it.each(nonEmpty(sharedInvalid, "shared invalid examples"))("$file fails with $code at $line:$col", ({ file, code, line, col, hint }) => {
     const source = readFileSync(join(SHARED_EXAMPLES, "invalid", file), "utf8");
     const r = loadConfigString(source, { file });
     expect(r.model).toBeUndefined();

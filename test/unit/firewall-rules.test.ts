@@ -12,63 +12,86 @@ function rules(yaml: string, family: 4 | 6, table: "nat" | "filter"): string[] {
 }
 
 const U = "-A DOCKINIT-USER";
-const EST = `${U} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`;
+const I = "-A DOCKINIT-INPUT";
+const O = "-m conntrack --ctstate DNAT";
+/** The host itself passes the docker-proxy path first. */
+const HOST = [`${I} -i lo -j RETURN`, `${I} -m addrtype --src-type LOCAL -j RETURN`];
+const NO_META = "containers: { block_metadata: false }";
 
 const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter"; expected: string[] }[] = [
   {
     name: "ephemeral fix, any source",
-    yaml: "firewall: { containers: { block_metadata: false } }",
+    yaml: `firewall: { ${NO_META} }`,
     family: 4,
     table: "nat",
     expected: ["-A DOCKINIT-POSTROUTING -o @EXT_IF@ -p tcp -m tcp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000"],
   },
   {
     name: "ephemeral fix, IPv4 sources leave IPv6 alone",
-    yaml: "ephemeral_ports: { sources: [172.17.0.0/16] }\nfirewall: { containers: { block_metadata: false } }",
+    yaml: `ephemeral_ports: { sources: [172.17.0.0/16] }\nfirewall: { ${NO_META} }`,
     family: 6,
     table: "nat",
     expected: [],
   },
-  { name: "metadata blocked by default (v4)", yaml: "", family: 4, table: "filter", expected: [EST, `${U} -d 169.254.169.254/32 -j DROP`] },
-  { name: "metadata blocked by default (v6)", yaml: "", family: 6, table: "filter", expected: [EST, `${U} -d fd00:ec2::254/128 -j DROP`] },
+  { name: "metadata blocked by default (v4), in both directions, no interface", yaml: "", family: 4, table: "filter", expected: [`${U} -d 169.254.169.254/32 -j DROP`] },
+  { name: "metadata blocked by default (v6)", yaml: "", family: 6, table: "filter", expected: [`${U} -d fd00:ec2::254/128 -j DROP`] },
   {
-    name: "published port from an IPv4 network is closed over IPv6",
-    yaml: "firewall: { containers: { block_metadata: false }, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }",
+    name: "published port from an IPv4 network is closed over IPv6: DNAT and the docker-proxy path",
+    yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }`,
     family: 6,
     table: "filter",
-    expected: [EST, `${U} -i @EXT_IF@ -p tcp -m conntrack --ctstate DNAT --ctorigdstport 5432 -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 -j DROP`, `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`],
   },
   {
-    name: "published port allow-list (v4)",
-    yaml: "firewall: { containers: { block_metadata: false }, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }",
+    name: "published port allow-list (v4): every packet the client sends is judged, whatever the interface",
+    yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }`,
     family: 4,
     table: "filter",
     expected: [
-      EST,
-      `${U} -s 198.51.100.0/24 -i @EXT_IF@ -p tcp -m conntrack --ctstate DNAT --ctorigdstport 5432 -j RETURN`,
-      `${U} -i @EXT_IF@ -p tcp -m conntrack --ctstate DNAT --ctorigdstport 5432 -j DROP`,
+      ...HOST,
+      `${I} -s 198.51.100.0/24 -p tcp -m tcp --dport 5432 -j RETURN`,
+      `${I} -p tcp -m tcp --dport 5432 -j DROP`,
+      `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j RETURN`,
+      `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`,
     ],
   },
   {
-    name: "loopback only drops every forwarded connection",
-    yaml: "firewall: { containers: { block_metadata: false }, published: { rules: [{ port: 2368, allow: [loopback] }] } }",
+    name: "loopback only: the host passes the docker-proxy path, nothing forwarded does",
+    yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 2368, allow: [loopback] }] } }`,
     family: 4,
     table: "filter",
-    expected: [EST, `${U} -p tcp -m conntrack --ctstate DNAT --ctorigdstport 2368 -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 -j DROP`, `${U} -p tcp ${O} --ctorigdstport 2368 --ctdir ORIGINAL -j DROP`],
   },
   {
-    name: "default deny after the listed ports",
-    yaml: "firewall: { containers: { block_metadata: false }, published: { default: deny, rules: [{ port: 443, allow: [any] }] } }",
+    name: "default deny: other DNAT, docker-proxy's ports and traffic routed straight to a container",
+    yaml: `firewall: { ${NO_META}, published: { default: deny, rules: [{ port: 443, allow: [any] }] } }`,
     family: 4,
     table: "filter",
-    expected: [EST, `${U} -i @EXT_IF@ -p tcp -m conntrack --ctstate DNAT --ctorigdstport 443 -j RETURN`, `${U} -i @EXT_IF@ -m conntrack --ctstate DNAT -j DROP`],
+    expected: [
+      ...HOST,
+      `${I} -p tcp -m set --match-set dockinit-proxy-tcp dst -j DROP`,
+      `${I} -p udp -m set --match-set dockinit-proxy-udp dst -j DROP`,
+      `${U} -p tcp ${O} --ctorigdstport 443 --ctdir ORIGINAL -j RETURN`,
+      `${U} ${O} --ctdir ORIGINAL -j DROP`,
+      `${U} -o docker+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT`,
+      `${U} -o br-+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT`,
+      "-A DOCKINIT-DIRECT -i docker+ -j RETURN",
+      "-A DOCKINIT-DIRECT -i br-+ -j RETURN",
+      "-A DOCKINIT-DIRECT -j DROP",
+    ],
   },
   {
-    name: "egress allow-list and block",
+    name: "egress allow-list and block: opened-from-this-side traffic on any non-bridge interface",
     yaml: "firewall: { containers: { block_metadata: false, block: [10.0.0.0/8], egress_allow: [198.51.100.0/24] } }",
     family: 4,
     table: "filter",
-    expected: [EST, `${U} -d 10.0.0.0/8 ! -i @EXT_IF@ -j DROP`, `${U} ! -i @EXT_IF@ -o @EXT_IF@ -m set ! --match-set dockinit-egress4 dst -j DROP`],
+    expected: [
+      `${U} -d 10.0.0.0/8 -m conntrack --ctdir ORIGINAL -j DROP`,
+      `${U} -m conntrack --ctdir ORIGINAL -j DOCKINIT-EGRESS`,
+      "-A DOCKINIT-EGRESS -o docker+ -j RETURN",
+      "-A DOCKINIT-EGRESS -o br-+ -j RETURN",
+      "-A DOCKINIT-EGRESS -m set ! --match-set dockinit-egress4 dst -j DROP",
+    ],
   },
   {
     name: "port forward: DNAT in PREROUTING and OUTPUT, masquerade out",
@@ -108,22 +131,40 @@ function nftChains(yaml: string): Record<string, string[]> {
 describe("nftables backend: every policy in table inet dockinit, drops before Docker's chains", () => {
   it("published ports: allow-lists and default deny on the original destination port, accepts only end dockinit's chain", () => {
     const c = nftChains("  published:\n    default: deny\n    rules:\n      - { port: 8080, allow: [203.0.113.0/24, 2001:db8:20::50] }\n      - { port: 2368, allow: [loopback] }\n  containers: { block_metadata: false }");
+    const P = "ct direction original meta l4proto tcp ct status dnat ct original proto-dst";
     expect(c.forward).toEqual([
       "type filter hook forward priority filter - 10; policy accept;",
-      "ct state established,related accept",
-      'iifname "@EXT_IF@" meta l4proto tcp ct status dnat ct original proto-dst 8080 ip saddr 203.0.113.0/24 accept',
-      'iifname "@EXT_IF@" meta l4proto tcp ct status dnat ct original proto-dst 8080 ip6 saddr 2001:db8:20::50/128 accept',
-      'iifname "@EXT_IF@" meta l4proto tcp ct status dnat ct original proto-dst 8080 drop',
-      "meta l4proto tcp ct status dnat ct original proto-dst 2368 drop",
-      'iifname "@EXT_IF@" ct status dnat drop',
+      `${P} 8080 ip saddr 203.0.113.0/24 accept`,
+      `${P} 8080 ip6 saddr 2001:db8:20::50/128 accept`,
+      `${P} 8080 drop`,
+      `${P} 2368 drop`,
+      "ct direction original ct status dnat drop",
+      'ct direction original ct status & dnat == 0 oifname "docker*" iifname != "docker*" iifname != "br-*" drop',
+      'ct direction original ct status & dnat == 0 oifname "br-*" iifname != "docker*" iifname != "br-*" drop',
     ]);
+    // The docker-proxy path: the same verdicts on the port the client asked for.
+    expect(c.input).toEqual([
+      "type filter hook input priority filter - 10; policy accept;",
+      'iif "lo" accept',
+      "fib saddr type local accept",
+      "meta l4proto tcp th dport 8080 ip saddr 203.0.113.0/24 accept",
+      "meta l4proto tcp th dport 8080 ip6 saddr 2001:db8:20::50/128 accept",
+      "meta l4proto tcp th dport 8080 drop",
+      "meta l4proto tcp th dport 2368 drop",
+      "meta l4proto tcp th dport @proxy_tcp drop",
+      "meta l4proto udp th dport @proxy_udp drop",
+    ]);
+    expect(c.proxy_tcp).toEqual(["type inet_service"]);
   });
 
-  it("egress allow-list: one interval set per family, literal DNS servers included", () => {
+  it("egress allow-list: one interval set per family, literal DNS servers included, any non-bridge interface", () => {
     const c = nftChains("  containers: { block_metadata: false, egress_allow: [198.51.100.0/24] }");
     expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24, 169.254.169.253/32 }"]);
     expect(c.egress6).toEqual(["type ipv6_addr", "flags interval", "auto-merge"]);
-    expect(c.forward?.slice(2)).toEqual(['iifname != "@EXT_IF@" oifname "@EXT_IF@" ip daddr != @egress4 drop', 'iifname != "@EXT_IF@" oifname "@EXT_IF@" ip6 daddr != @egress6 drop']);
+    expect(c.forward?.slice(1)).toEqual([
+      'ct direction original oifname != "docker*" oifname != "br-*" ip daddr != @egress4 drop',
+      'ct direction original oifname != "docker*" oifname != "br-*" ip6 daddr != @egress6 drop',
+    ]);
   });
 
   it("port forwards: DNAT before Docker's (dstnat - 10), masquerade first in postrouting, let through before any drop", () => {
@@ -133,8 +174,19 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     expect(c.postrouting?.[1]).toBe('oifname "@EXT_IF@" ip daddr 198.51.100.10 tcp dport 80 ct status dnat masquerade');
     expect(c.forward?.slice(1, 3)).toEqual([
       "meta l4proto tcp ct status dnat ct original proto-dst 9000 ct reply ip saddr 198.51.100.10 ct reply proto-src 80 accept",
-      "ct state established,related accept",
+      "ip daddr 169.254.169.254/32 drop",
     ]);
+  });
+
+  it("the ruleset loaded before Docker has the policies and sets but no nat chain, and no external interface", () => {
+    const { model } = loadConfigString("version: 1\nfirewall: { backend: nftables, published: { default: deny }, containers: { egress_allow: [198.51.100.0/24] } }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n");
+    const plan = planFirewall(model!);
+    expect(plan.nftPolicies).not.toContain("@EXT_IF@");
+    expect(plan.nftPolicies).not.toMatch(/hook (prerouting|postrouting|output)/);
+    expect(plan.nftPolicies).toContain("hook forward");
+    expect(plan.nftPolicies).toContain("hook input");
+    for (const set of ["egress4", "egress6", "proxy_tcp", "proxy_udp"]) expect(plan.nftPolicies).toContain(`set ${set} {`);
+    expect(plan.nft).toContain("hook postrouting");
   });
 });
 
@@ -149,7 +201,7 @@ describe("dockinit explain", () => {
       expect(line, line).toMatch(/ {4}# \S/);
     }
     expect(text).not.toContain("@EXT_IF@");
-    expect(describeRule("-A DOCKINIT-USER -s 203.0.113.0/24 -i ens5 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -j RETURN")).toBe(
+    expect(describeRule("-A DOCKINIT-USER -s 203.0.113.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 --ctdir ORIGINAL -j RETURN")).toBe(
       "published port 8080/tcp: allow from 203.0.113.0/24",
     );
   });

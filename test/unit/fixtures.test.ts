@@ -4,9 +4,10 @@ import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { bundleEntries, loadConfig, renderBundle } from "../../src/index.js";
 import { fixtureCases, FIXTURES, SHARED_EXAMPLES } from "../support/fixtures.js";
+import { nonEmpty, sharedExamplesPresent } from "../support/system.js";
 
 function render(name: string) {
   const loaded = loadConfig(join(FIXTURES, name, "dockinit.yaml"));
@@ -16,11 +17,13 @@ function render(name: string) {
   return bundle!;
 }
 
-describe.each(fixtureCases())("fixture %s", (name) => {
+describe.each(nonEmpty(fixtureCases(), "golden fixtures"))("fixture %s", (name) => {
   it("matches the golden files", async () => {
     const bundle = render(name);
     for (const entry of bundleEntries(bundle)) {
       const golden = join(FIXTURES, name, "expected", entry.path);
+      // A missing golden is a failure, not something to write: only `vitest -u` writes goldens.
+      if (!inject("updating")) expect(existsSync(entry.path === "user-data" && bundle.manifest.userData.encoding === "gzip" ? `${golden}.decoded` : golden), `golden ${golden} is missing (vitest -u writes it)`).toBe(true);
       if (entry.path === "user-data" && bundle.manifest.userData.encoding === "gzip") {
         // Binary on disk is unreviewable: keep the decoded text as the golden
         // file; the manifest's sha256 pins the exact gzip bytes.
@@ -48,9 +51,9 @@ describe.each(fixtureCases())("fixture %s", (name) => {
   });
 });
 
-describe.skipIf(!existsSync(SHARED_EXAMPLES))("shared examples", () => {
+describe.skipIf(!sharedExamplesPresent(SHARED_EXAMPLES))("shared examples", () => {
   const examples = existsSync(SHARED_EXAMPLES) ? readdirSync(SHARED_EXAMPLES).filter((f) => f.endsWith(".yaml")) : [];
-  it.each(examples)("%s has a fixture copy that is up to date", (file) => {
+  it.each(nonEmpty(examples, "shared examples"))("%s has a fixture copy that is up to date", (file) => {
     const name = file.replace(/\.yaml$/, "");
     expect(readFileSync(join(FIXTURES, name, "dockinit.yaml"), "utf8")).toBe(readFileSync(join(SHARED_EXAMPLES, file), "utf8"));
   });

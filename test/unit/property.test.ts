@@ -137,6 +137,9 @@ function expectedDaemonJson(input: Input): unknown {
   const literals = (d.dns ?? ["vpc"]).filter((s) => s !== "vpc").map((s) => (s === "amazon" ? "169.254.169.253" : ipaddr.parse(s).toString()));
   if (literals.length > 0) out.dns = literals;
   if ((d.dns_search ?? []).length > 0) out["dns-search"] = d.dns_search;
+  // Default deny: docker-proxy runs through dockinit's wrapper, unless the user turned the proxy off or chose another.
+  const deny = (input.firewall as { published?: { default?: string } } | undefined)?.published?.default === "deny";
+  if (deny && d.settings?.["userland-proxy"] !== false && d.settings?.["userland-proxy-path"] === undefined) out["userland-proxy-path"] = "/usr/local/sbin/dockinit-proxy";
   return out;
 }
 
@@ -152,28 +155,46 @@ function expectedCloudConfig(input: Input, bundle: Bundle): unknown {
     ...(w.append ? { append: true } : {}),
     ...(w.defer ? { defer: true } : {}),
   }));
+  // The policies need docker.service's drop-in on the first boot, before
+  // write_files: bootcmd writes the same bytes as the drop-in file.
+  const fw = (input.firewall ?? {}) as { published?: { default?: string; rules?: unknown[] }; containers?: { block_metadata?: boolean; block?: unknown[]; egress_allow?: unknown[] } };
+  const policies =
+    (fw.published?.rules ?? []).length > 0 ||
+    fw.published?.default === "deny" ||
+    fw.containers?.block_metadata !== false ||
+    (fw.containers?.block ?? []).length > 0 ||
+    (fw.containers?.egress_allow ?? []).length > 0 ||
+    ((input.port_forwards as unknown[] | undefined) ?? []).length > 0;
+  const dropIn = "/etc/systemd/system/docker.service.d/50-dockinit.conf";
+  const dropInText = own.find((f) => f.path === dropIn)?.content ?? "(missing drop-in)";
+  const bootcmd = `[ -f ${dropIn} ] || { mkdir -p /etc/systemd/system/docker.service.d && printf %s '${dropInText.replaceAll("'", "'\\''")}' >${dropIn} && systemctl daemon-reload; }`;
   return {
+    ...(policies ? { bootcmd: [["/bin/sh", "-c", bootcmd]] } : {}),
     write_files: [...own, ...user],
     ...((ud.packages ?? []).length > 0 ? { packages: ud.packages } : {}),
     runcmd: [[HOST_PATHS.bootScript], ...(ud.runcmd ?? [])],
   };
 }
 
-const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScript, HOST_PATHS.bootScript]);
+const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScript, HOST_PATHS.bootScript, HOST_PATHS.proxyScript]);
 
 /** The iptables-restore payloads and the nft ruleset as the firewall script carries them in its here-documents. */
-function embeddedRules(script: string): { payloads: Map<string, string>; nft: string | undefined } {
+function embeddedRules(script: string): { payloads: Map<string, string>; nft: string | undefined; nftPolicies: string | undefined } {
   const payloads = new Map<string, string>();
   let nft: string | undefined;
+  let nftPolicies: string | undefined;
   const docs = quotedHeredocs(script);
   const re = /^payload_(\d)_(nat|filter)\(\) \{$/gm;
   const names = [...script.matchAll(re)].map((m) => `${m[1]}/${m[2]}`);
   let p = 0;
   for (const d of docs) {
     if (d.delimiter === "DOCKINIT_RULES") payloads.set(names[p++] ?? `?${p}`, d.body);
-    if (d.delimiter === "DOCKINIT_NFT") nft = d.body;
+    if (d.delimiter === "DOCKINIT_NFT") {
+      if (nft === undefined) nft = d.body;
+      else nftPolicies = d.body;
+    }
   }
-  return { payloads, nft };
+  return { payloads, nft, nftPolicies };
 }
 
 describe("property: generated configs are rejected with coded diagnostics or render into bundles every validator accepts", () => {
@@ -266,7 +287,7 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     // Firewall: the here-documents end where dockinit meant them to, and carry the planned rules.
     const fw = bundle.files.find((f) => f.path === HOST_PATHS.firewallScript)!;
     const plan = planFirewall(model);
-    const { payloads, nft } = embeddedRules(fw.content);
+    const { payloads, nft, nftPolicies } = embeddedRules(fw.content);
     for (const docs of quotedHeredocs(fw.content)) if (docs.body.includes("\u0000UNTERMINATED")) problem(`here-document ${docs.delimiter} is not terminated`);
     const ext = model.firewall.externalInterface === "auto" ? "eth0" : model.firewall.externalInterface;
     for (const fam of plan.iptables) {
@@ -279,7 +300,10 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     }
     if (model.firewall.backend === "nftables") {
       if (nft !== plan.nft.replace(/\n$/, "")) problem("nft ruleset in the script differs from the plan");
+      if (nftPolicies !== plan.nftPolicies.replace(/\n$/, "")) problem("nft policies ruleset in the script differs from the plan");
+      if (plan.nftPolicies.includes("@EXT_IF@")) problem("the policies ruleset depends on the external interface");
       rules.addNft(id, plan.nft.split("@EXT_IF@").join(ext));
+      rules.addNft(id, plan.nftPolicies);
     }
     // Shapes of the text artifacts; a new class of units or boot script gets a full validateBundle().
     const classKey: string[] = [];

@@ -16,7 +16,7 @@ import fc from "fast-check";
 import { HOST_PATHS } from "../../src/render/paths.js";
 import { fixtureCases, FIXTURES } from "../support/fixtures.js";
 
-const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScript, HOST_PATHS.bootScript]);
+const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScript, HOST_PATHS.bootScript, HOST_PATHS.proxyScript]);
 
 function render(yaml: string): Bundle {
   const r = renderBundle(loadConfigString(yaml));

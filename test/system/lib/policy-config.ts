@@ -5,10 +5,13 @@ import { runInOk } from "./exec.js";
 import { ADDR, startPortEchoServer, type EchoServer } from "./topology.js";
 
 export const METADATA_V4 = "169.254.169.254";
+/** Instance metadata over IPv6 (Nitro instances). */
+export const METADATA_V6 = "fd00:ec2::254";
 /** The DNS server in daemon.json: reachable through egress_allow though unlisted. */
 export const DNS_V4 = "203.0.113.53";
 /** Inside the egress allow-list, but blocked. */
 export const BLOCKED_V4 = "198.51.100.20";
+export const BLOCKED_V6 = "2001:db8:20::20";
 
 export interface PolicyConfigOptions {
   name: string;
@@ -34,7 +37,7 @@ firewall:
       - { port: 2368, allow: [loopback] }
   containers:
     block_metadata: true
-    block: [${BLOCKED_V4}/32]
+    block: [${BLOCKED_V4}/32, ${BLOCKED_V6}/128]
     egress_allow: [198.51.100.0/24, 2001:db8:20::/64]
 port_forwards:
   - { listen: 9000, to: "${ADDR.serverV4}:8080" }
@@ -47,6 +50,7 @@ port_forwards:
  */
 export async function startPolicyUpstream(upstream: string): Promise<EchoServer[]> {
   for (const a of [METADATA_V4, DNS_V4, BLOCKED_V4]) await runInOk(upstream, "ip", ["addr", "add", `${a}/32`, "dev", "lo"]);
+  for (const a of [METADATA_V6, BLOCKED_V6]) await runInOk(upstream, "ip", ["-6", "addr", "add", `${a}/128`, "dev", "lo", "nodad"]);
   const servers: EchoServer[] = [];
   for (const [addr, port, proto] of [
     [ADDR.serverV4, 8080, "tcp"],
@@ -56,6 +60,8 @@ export async function startPolicyUpstream(upstream: string): Promise<EchoServer[
     [DNS_V4, 53, "udp"],
     [ADDR.serverV6, 8080, "tcp"],
     [ADDR.upstreamV6, 8080, "tcp"],
+    [METADATA_V6, 80, "tcp"],
+    [BLOCKED_V6, 8080, "tcp"],
   ] as const) {
     servers.push(await startPortEchoServer(upstream, addr, port, proto));
   }

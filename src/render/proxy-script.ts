@@ -1,0 +1,28 @@
+// /usr/local/sbin/dockinit-proxy: Docker's userland-proxy-path under
+// `published.default: deny`, so the ports docker-proxy serves (IPv6 to an
+// IPv4-only container, Docker's default) are known before they are listened on.
+import type { Model } from "../model.js";
+import type { Artifact } from "./artifact.js";
+import { proxyProtocols } from "./firewall-rules.js";
+import { HOST_PATHS } from "./paths.js";
+import { renderTemplate } from "./templates.js";
+
+/**
+ * Whether the host needs the wrapper: default deny, and Docker's userland
+ * proxy not turned off (then there is no docker-proxy path to close) nor
+ * pointed elsewhere by the user.
+ */
+export function needsProxyWrapper(model: Model): boolean {
+  const s = model.docker.settings;
+  return proxyProtocols(model).length > 0 && s["userland-proxy"] !== false && s["userland-proxy-path"] === undefined;
+}
+
+export function renderProxyScript(model: Model): Artifact {
+  return {
+    path: HOST_PATHS.proxyScript,
+    content: renderTemplate("proxyScript", { name: model.name, nftables: model.firewall.backend === "nftables" }),
+    permissions: "0755",
+    owner: "root:root",
+    origin: "dockinit",
+  };
+}
