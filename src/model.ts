@@ -187,6 +187,11 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
     diags.push(diagnostic("DI028", `match ${ep.match} lies inside to ${ep.to}: no port would be rewritten`, ["ephemeral_ports", "match"]));
   }
 
+  const settings = config.docker.daemon.settings;
+  if (config.firewall.published.default === "deny" && settings["userland-proxy-path"] !== undefined && settings["userland-proxy"] !== false) {
+    diags.push(diagnostic("DI057", "`published.default: deny` needs Docker's userland-proxy-path for dockinit-proxy", ["docker", "daemon", "settings", "userland-proxy-path"]));
+  }
+
   const writeFiles: UserFile[] = [];
   const seenPaths = new Map<string, number>();
   config.user_data.write_files.forEach((wf, i) => {

@@ -64,6 +64,7 @@ export const catalogue = {
   DI053: { title: "invalid merge type", hint: "write cloud-init merge rules like list(append)+dict(recurse_array)+str(): list, dict or str, each with its options in parentheses", severity: "error" },
   DI054: { title: "referenced file too large", hint: "a `source:` or part file is limited to 256 KiB; user-data itself is limited to 16 KiB, so fetch large files at boot instead", severity: "error" },
   DI055: { title: "cloud-config would be read as MIME", hint: "cloud-init treats user-data whose first 4096 bytes contain \"MIME-Version:\" as a MIME message and would lose the cloud-config; set `user_data.format: mime` (or auto), or remove that text from the values near the top (daemon settings)", severity: "error" },
+  DI057: { title: "userland-proxy-path set under default deny", hint: "dockinit sets Docker's userland-proxy-path to its own wrapper so that `published.default: deny` also closes docker-proxy's IPv6 path; remove `userland-proxy-path` from docker.daemon.settings (or set `userland-proxy: false`)", severity: "error" },
   DI056: { title: "part content does not match its type", hint: "a shell-script part starts with #!, a cloud-config part is a YAML mapping (starting #cloud-config); fix the file or its `type`", severity: "error" },
 
   // ── Security ────────────────────────────────────────────────────────

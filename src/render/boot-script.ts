@@ -11,16 +11,18 @@ interface Tool {
   command: string;
   apt: string;
   dnf: string;
+  /** Amazon Linux 2 (yum). */
+  yum: string;
 }
 
 /** What the rendered firewall needs on the host (Amazon Linux 2023 ships neither ipset nor nft). */
 export function firewallTools(model: Model): Tool[] {
   const tools: Tool[] = [];
-  if (model.firewall.backend === "nftables") tools.push({ command: "nft", apt: "nftables", dnf: "nftables" });
-  else tools.push({ command: "iptables-restore", apt: "iptables", dnf: "iptables-nft" });
+  if (model.firewall.backend === "nftables") tools.push({ command: "nft", apt: "nftables", dnf: "nftables", yum: "nftables" });
+  else tools.push({ command: "iptables-restore", apt: "iptables", dnf: "iptables-nft", yum: "iptables" });
   const ipsets = model.firewall.backend === "iptables" && (model.firewall.containers.egressAllow.length > 0 || proxyProtocols(model).length > 0);
-  if (ipsets) tools.push({ command: "ipset", apt: "ipset", dnf: "ipset" });
-  tools.push({ command: "flock", apt: "util-linux", dnf: "util-linux" });
+  if (ipsets) tools.push({ command: "ipset", apt: "ipset", dnf: "ipset", yum: "ipset" });
+  tools.push({ command: "flock", apt: "util-linux", dnf: "util-linux", yum: "util-linux" });
   return tools;
 }
 

@@ -16,6 +16,8 @@ export function describeRule(rule: string): string {
   if (rule.includes("-j DNAT")) return `forward host port ${get(/--dport (\d+)/)}/${proto} to ${get(/--to-destination (\S+)/)}${rule.includes("DOCKINIT-OUTPUT") ? " (connections from the host itself)" : ""}`;
   if (rule.includes("-j MASQUERADE")) return `masquerade forwarded connections to ${get(/ -d (\S+)/)} so replies come back through the host`;
   if (rule.includes("--ctreplsrc")) return `let port-forward ${origPort}/${proto} → ${get(/--ctreplsrc (\S+)/)} through, both directions`;
+  if (rule.includes("--ctstate INVALID -j DROP")) return "packets conntrack cannot place in a connection: drop (no direction to judge them by)";
+  if (rule.includes("icmp -m conntrack --ctstate RELATED -j RETURN")) return "ICMP errors about an allowed connection (path MTU discovery): pass";
   if (/ -d (169\.254\.169\.254\/32|fd00:ec2::254\/128) -j DROP/.test(rule)) return "nothing forwarded reaches instance metadata (containers' credentials)";
   if (rule.includes("dockinit-proxy-")) return `other ${proto} ports docker-proxy listens on (set ${get(/--match-set (\S+)/)}): drop every other source`;
   if (rule.includes("--match-set")) return `leaving by an interface that is not a Docker bridge: only to the egress allow-list (ipset ${get(/--match-set (\S+)/)})`;

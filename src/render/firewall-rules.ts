@@ -170,6 +170,9 @@ function userChainRules(model: Model, family: Family): { chains: string[]; rules
     add(`-p ${f.protocol} -m conntrack --ctstate DNAT --ctreplsrc ${iptablesAddress(family, f.address)} --ctorigdstport ${f.listen} --ctreplsrcport ${f.port} -j ACCEPT`);
   }
   const c = fw.containers;
+  // A packet conntrack calls invalid has no direction: --ctdir would never
+  // match it, so it would pass the drops below (kube-proxy drops them too).
+  add("-m conntrack --ctstate INVALID -j DROP");
   if (c.blockMetadata) add(`-d ${METADATA[family]} -j DROP`);
   for (const dst of c.block.filter((b) => b.family === family)) add(`${addrMatch("-d", dst)}-m conntrack ${ORIG} -j DROP`);
   if (c.egressAllow.length > 0) {
@@ -197,6 +200,9 @@ function userChainRules(model: Model, family: Family): { chains: string[]; rules
     add(`${port} -j DROP`);
   }
   if (fw.published.default === "deny") {
+    // ICMP errors about an allowed connection (fragmentation needed, packet
+    // too big) are RELATED to it: path MTU discovery must keep working.
+    add(`-p ${family === 4 ? "icmp" : "ipv6-icmp"} -m conntrack --ctstate RELATED -j RETURN`);
     add(`-m conntrack --ctstate DNAT ${ORIG} -j DROP`);
     // Routed straight to a container address from outside (no DNAT): Docker
     // 27 and older accept it.
@@ -222,8 +228,11 @@ function inputChainRules(model: Model, family: Family): string[] {
   add("-i lo -j RETURN");
   add("-m addrtype --src-type LOCAL -j RETURN");
   const deny = proxyProtocols(model).length > 0;
+  // What the client sends (--ctdir ORIGINAL): replies to the host's own
+  // connections from the same local port are not a client's.
+  const orig = "-m conntrack --ctdir ORIGINAL";
   for (const r of fw.published.rules) {
-    const port = `-p ${r.protocol} -m ${r.protocol} --dport ${r.port}`;
+    const port = `-p ${r.protocol} -m ${r.protocol} --dport ${r.port} ${orig}`;
     if (r.allowAny) {
       // Open to anyone: only needs saying before default deny's drop.
       if (deny) add(`${port} -j RETURN`);
@@ -234,7 +243,7 @@ function inputChainRules(model: Model, family: Family): string[] {
   }
   // Unlisted ports under default deny: the ports docker-proxy listens on, put
   // in the set by dockinit-proxy before each proxy starts.
-  for (const proto of proxyProtocols(model)) add(`-p ${proto} -m set --match-set ${proxySet(proto)} dst -j DROP`);
+  for (const proto of proxyProtocols(model)) add(`-p ${proto} -m set --match-set ${proxySet(proto)} dst ${orig} -j DROP`);
   return out.length > 2 ? out : [];
 }
 
@@ -364,6 +373,7 @@ function nftRuleset(model: Model): { full: string; policies: string } {
   const orig = "ct direction original";
   const notBridge = (dir: "iifname" | "oifname") => BRIDGE_PATTERNS.map((b) => `${dir} != ${nftPattern(b)}`).join(" ");
   const drops: string[] = [];
+  if (hasPolicies(model)) drops.push("\t\tct state invalid drop");
   if (c.blockMetadata) drops.push(`\t\tip daddr ${METADATA[4]} drop`, `\t\tip6 daddr ${METADATA[6]} drop`);
   for (const b of c.block) drops.push(`\t\t${orig} ${nftAddr(b.family, "daddr")} ${b.text} drop`);
   if (c.egressAllow.length > 0) {
@@ -381,6 +391,7 @@ function nftRuleset(model: Model): { full: string; policies: string } {
     drops.push(`\t\t${port} drop`);
   }
   if (fw.published.default === "deny") {
+    drops.push("\t\tmeta l4proto { icmp, ipv6-icmp } ct state related accept");
     drops.push(`\t\t${orig} ct status dnat drop`);
     // Routed straight to a container address from outside (no DNAT).
     for (const b of BRIDGE_PATTERNS) drops.push(`\t\t${orig} ct status & dnat == 0 oifname ${nftPattern(b)} ${notBridge("iifname")} drop`);
@@ -391,7 +402,7 @@ function nftRuleset(model: Model): { full: string; policies: string } {
   // default): delivered to a local socket, so judged in input.
   const input: string[] = [];
   for (const r of fw.published.rules) {
-    const port = `meta l4proto ${r.protocol} th dport ${r.port}`;
+    const port = `ct direction original meta l4proto ${r.protocol} th dport ${r.port}`;
     if (r.allowAny) {
       if (proxyProtocols(model).length > 0) input.push(`\t\t${port} accept`);
       continue;
@@ -399,7 +410,7 @@ function nftRuleset(model: Model): { full: string; policies: string } {
     for (const src of r.allow) input.push(`\t\t${port} ${nftAddr(src.family, "saddr")} ${src.text} accept`);
     input.push(`\t\t${port} drop`);
   }
-  for (const proto of proxyProtocols(model)) input.push(`\t\tmeta l4proto ${proto} th dport @${nftProxySet(proto)} drop`);
+  for (const proto of proxyProtocols(model)) input.push(`\t\tct direction original meta l4proto ${proto} th dport @${nftProxySet(proto)} drop`);
   const inputChain = input.length > 0 ? ['\t\tiif "lo" accept', "\t\tfib saddr type local accept", ...input] : [];
   for (const proto of proxyProtocols(model)) sets.push(`\tset ${nftProxySet(proto)} {`, "\t\ttype inet_service", "\t}");
 
@@ -454,13 +465,19 @@ function summarise(model: Model): string[] {
     const who = [...(r.allowLoopback ? ["the host itself"] : []), ...r.allow.map((a) => a.text)].join(" and ");
     out.push(`published port ${r.port}/${r.protocol}: ${r.allowAny ? "open to anyone" : `only from ${who}`}`);
   }
-  if (fw.published.default === "deny") out.push("other published ports: not reachable from outside");
+  if (fw.published.rules.some((r) => !r.allowAny) || fw.published.default === "deny") {
+    out.push("published ports: the same verdict for IPv6 through docker-proxy (INPUT) as for Docker's DNAT (FORWARD), every packet judged");
+  }
+  if (fw.published.default === "deny") {
+    out.push("other published ports: not reachable from outside (DNAT, docker-proxy's ports, and traffic routed straight to a container address)");
+  }
   if (fw.containers.blockMetadata) out.push("containers: instance metadata (169.254.169.254, fd00:ec2::254) blocked");
   if (fw.containers.block.length > 0) out.push(`containers: may not reach ${listSome(fw.containers.block.map((b) => b.text))}`);
   if (fw.containers.egressAllow.length > 0) {
     out.push(`containers: may reach only ${listSome(fw.containers.egressAllow.map((b) => b.text))} (and the DNS servers in use) outside the host`);
   }
   for (const f of model.portForwards) out.push(`port forward: ${f.listen}/${f.protocol} on the host to ${hostPort(f.family, f.address, f.port)}`);
+  if (hasPolicies(model)) out.push("policies: loaded before dockerd starts (docker.service drop-in), never removed when Docker stops");
   return out;
 }
 

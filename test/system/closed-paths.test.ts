@@ -91,7 +91,10 @@ for (const suite of noteMatrix()) for (const backend of ["iptables", "nftables"]
     it("the docker-proxy path exists: Docker listens on [::] for the IPv4-only containers, through dockinit-proxy", async () => {
       const ss = await runInOk(topo.host, "ss", ["-Hltn"]);
       for (const port of [8080, 5000]) expect(ss).toMatch(new RegExp(`\\[::\\]:${port}\\b|\\*:${port}\\b`));
-      const set = backend === "iptables" ? await runInOk(topo.host, "ipset", ["list", "dockinit-proxy-tcp"]) : await runInOk(topo.host, "nft", ["list", "set", "inet", "dockinit", "proxy_tcp"]);
+      // Read with the engine's own tools: an older nft cannot always read a newer one's table.
+      const set = backend === "iptables"
+        ? await engine.runOk(topo.host, "ipset", ["list", "dockinit-proxy-tcp"])
+        : await engine.runOk(topo.host, "nft", ["list", "set", "inet", "dockinit", "proxy_tcp"]);
       for (const port of [8080, 443, 2368, 5000]) expect(set).toMatch(new RegExp(`\\b${port}\\b`));
     });
 
@@ -148,7 +151,8 @@ for (const suite of noteMatrix()) for (const backend of ["iptables", "nftables"]
       expect(await v6(5000, ADDR.clientV6)).toSatisfy(got);
       expect(await v6(8080, ADDR.serverV6)).toSatisfy(got);
       expect(await v4(5000, ADDR.clientV4b)).toSatisfy(got);
-      expect(await fromOutside(direct, 7000, ADDR.clientV4b)).toSatisfy(got);
+      // Docker 28 and later drop traffic routed straight to a container themselves (raw PREROUTING).
+      expect(await fromOutside(direct, 7000, ADDR.clientV4b)).toSatisfy(Number(engine.docker) >= 28 ? dropped : got);
       expect(await fromContainer(BLOCKED_V4, 8080)).toSatisfy(got);
     });
 

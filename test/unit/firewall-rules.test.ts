@@ -17,6 +17,8 @@ const O = "-m conntrack --ctstate DNAT";
 /** The host itself passes the docker-proxy path first. */
 const HOST = [`${I} -i lo -j RETURN`, `${I} -m addrtype --src-type LOCAL -j RETURN`];
 const NO_META = "containers: { block_metadata: false }";
+const INVALID = `${U} -m conntrack --ctstate INVALID -j DROP`;
+const CO = "-m conntrack --ctdir ORIGINAL";
 
 const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter"; expected: string[] }[] = [
   {
@@ -33,14 +35,14 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     table: "nat",
     expected: [],
   },
-  { name: "metadata blocked by default (v4), in both directions, no interface", yaml: "", family: 4, table: "filter", expected: [`${U} -d 169.254.169.254/32 -j DROP`] },
-  { name: "metadata blocked by default (v6)", yaml: "", family: 6, table: "filter", expected: [`${U} -d fd00:ec2::254/128 -j DROP`] },
+  { name: "metadata blocked by default (v4), in both directions, no interface", yaml: "", family: 4, table: "filter", expected: [INVALID, `${U} -d 169.254.169.254/32 -j DROP`] },
+  { name: "metadata blocked by default (v6)", yaml: "", family: 6, table: "filter", expected: [INVALID, `${U} -d fd00:ec2::254/128 -j DROP`] },
   {
     name: "published port from an IPv4 network is closed over IPv6: DNAT and the docker-proxy path",
     yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }`,
     family: 6,
     table: "filter",
-    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 -j DROP`, `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 ${CO} -j DROP`, INVALID, `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`],
   },
   {
     name: "published port allow-list (v4): every packet the client sends is judged, whatever the interface",
@@ -49,8 +51,9 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     table: "filter",
     expected: [
       ...HOST,
-      `${I} -s 198.51.100.0/24 -p tcp -m tcp --dport 5432 -j RETURN`,
-      `${I} -p tcp -m tcp --dport 5432 -j DROP`,
+      `${I} -s 198.51.100.0/24 -p tcp -m tcp --dport 5432 ${CO} -j RETURN`,
+      `${I} -p tcp -m tcp --dport 5432 ${CO} -j DROP`,
+      INVALID,
       `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j RETURN`,
       `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`,
     ],
@@ -60,7 +63,7 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 2368, allow: [loopback] }] } }`,
     family: 4,
     table: "filter",
-    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 -j DROP`, `${U} -p tcp ${O} --ctorigdstport 2368 --ctdir ORIGINAL -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 ${CO} -j DROP`, INVALID, `${U} -p tcp ${O} --ctorigdstport 2368 --ctdir ORIGINAL -j DROP`],
   },
   {
     name: "default deny: other DNAT, docker-proxy's ports and traffic routed straight to a container",
@@ -69,9 +72,12 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     table: "filter",
     expected: [
       ...HOST,
-      `${I} -p tcp -m set --match-set dockinit-proxy-tcp dst -j DROP`,
-      `${I} -p udp -m set --match-set dockinit-proxy-udp dst -j DROP`,
+      `${I} -p tcp -m tcp --dport 443 ${CO} -j RETURN`,
+      `${I} -p tcp -m set --match-set dockinit-proxy-tcp dst ${CO} -j DROP`,
+      `${I} -p udp -m set --match-set dockinit-proxy-udp dst ${CO} -j DROP`,
+      INVALID,
       `${U} -p tcp ${O} --ctorigdstport 443 --ctdir ORIGINAL -j RETURN`,
+      `${U} -p icmp -m conntrack --ctstate RELATED -j RETURN`,
       `${U} ${O} --ctdir ORIGINAL -j DROP`,
       `${U} -o docker+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT`,
       `${U} -o br-+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT`,
@@ -86,6 +92,7 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     family: 4,
     table: "filter",
     expected: [
+      INVALID,
       `${U} -d 10.0.0.0/8 -m conntrack --ctdir ORIGINAL -j DROP`,
       `${U} -m conntrack --ctdir ORIGINAL -j DOCKINIT-EGRESS`,
       "-A DOCKINIT-EGRESS -o docker+ -j RETURN",
@@ -134,10 +141,12 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     const P = "ct direction original meta l4proto tcp ct status dnat ct original proto-dst";
     expect(c.forward).toEqual([
       "type filter hook forward priority filter - 10; policy accept;",
+      "ct state invalid drop",
       `${P} 8080 ip saddr 203.0.113.0/24 accept`,
       `${P} 8080 ip6 saddr 2001:db8:20::50/128 accept`,
       `${P} 8080 drop`,
       `${P} 2368 drop`,
+      "meta l4proto { icmp, ipv6-icmp } ct state related accept",
       "ct direction original ct status dnat drop",
       'ct direction original ct status & dnat == 0 oifname "docker*" iifname != "docker*" iifname != "br-*" drop',
       'ct direction original ct status & dnat == 0 oifname "br-*" iifname != "docker*" iifname != "br-*" drop',
@@ -147,12 +156,12 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
       "type filter hook input priority filter - 10; policy accept;",
       'iif "lo" accept',
       "fib saddr type local accept",
-      "meta l4proto tcp th dport 8080 ip saddr 203.0.113.0/24 accept",
-      "meta l4proto tcp th dport 8080 ip6 saddr 2001:db8:20::50/128 accept",
-      "meta l4proto tcp th dport 8080 drop",
-      "meta l4proto tcp th dport 2368 drop",
-      "meta l4proto tcp th dport @proxy_tcp drop",
-      "meta l4proto udp th dport @proxy_udp drop",
+      "ct direction original meta l4proto tcp th dport 8080 ip saddr 203.0.113.0/24 accept",
+      "ct direction original meta l4proto tcp th dport 8080 ip6 saddr 2001:db8:20::50/128 accept",
+      "ct direction original meta l4proto tcp th dport 8080 drop",
+      "ct direction original meta l4proto tcp th dport 2368 drop",
+      "ct direction original meta l4proto tcp th dport @proxy_tcp drop",
+      "ct direction original meta l4proto udp th dport @proxy_udp drop",
     ]);
     expect(c.proxy_tcp).toEqual(["type inet_service"]);
   });
@@ -161,7 +170,7 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     const c = nftChains("  containers: { block_metadata: false, egress_allow: [198.51.100.0/24] }");
     expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24, 169.254.169.253/32 }"]);
     expect(c.egress6).toEqual(["type ipv6_addr", "flags interval", "auto-merge"]);
-    expect(c.forward?.slice(1)).toEqual([
+    expect(c.forward?.slice(2)).toEqual([
       'ct direction original oifname != "docker*" oifname != "br-*" ip daddr != @egress4 drop',
       'ct direction original oifname != "docker*" oifname != "br-*" ip6 daddr != @egress6 drop',
     ]);
@@ -174,7 +183,7 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     expect(c.postrouting?.[1]).toBe('oifname "@EXT_IF@" ip daddr 198.51.100.10 tcp dport 80 ct status dnat masquerade');
     expect(c.forward?.slice(1, 3)).toEqual([
       "meta l4proto tcp ct status dnat ct original proto-dst 9000 ct reply ip saddr 198.51.100.10 ct reply proto-src 80 accept",
-      "ip daddr 169.254.169.254/32 drop",
+      "ct state invalid drop",
     ]);
   });
 

@@ -13,9 +13,10 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { catalogue, hasErrors, loadConfig, loadConfigString, renderBundle, writeBundle, type Bundle } from "../../src/index.js";
 import { runCli } from "../../src/cli/main.js";
-import { cloudConfigObject } from "../../src/render/cloud-config.js";
 import { shellQuote } from "../../src/render/templates.js";
 import { CloudInitBatch } from "../support/bulk-checks.js";
+import { expectedCloudConfig, type Input } from "../support/expected-cloud-config.js";
+import { parse as parseYaml } from "yaml";
 import { YAML_TRAPS } from "../support/config-arbitraries.js";
 import { configWith, CORPUS_FILES, STRING_FIELDS, STRING_PAYLOADS, YAML_PAYLOADS, yamlString } from "../support/injection-corpus.js";
 import { skipUnless } from "../support/system.js";
@@ -123,7 +124,9 @@ describe("injection corpus in every string field: rejected, or inert and verbati
     outcomes.forEach((o, id) => {
       if (o.bundle) {
         const loaded = loadConfigString(o.yaml, { files: reader });
-        cloudInit.add({ id, userData: o.bundle.userData, expected: cloudConfigObject(loaded.model!, o.bundle.files), parts: loaded.model!.userData.parts.map((p) => p.content.replace(/\n$/, "")), exact: true });
+        // The oracle reads the config's YAML itself, not dockinit's model or emitter.
+        const expected = expectedCloudConfig(parseYaml(o.yaml, { version: "1.2" }) as Input, o.bundle, (path) => CORPUS_FILES[path]);
+        cloudInit.add({ id, userData: o.bundle.userData, expected, parts: loaded.model!.userData.parts.map((p) => p.content.replace(/\n$/, "")), exact: true });
       }
     });
     cloudInit.flush();
@@ -237,7 +240,8 @@ describe("YAML 1.1 traps in the output: cloud-init reads each back as the user m
     expect(model.userData.runcmd).toEqual([...traps, traps]);
     expect(model.userData.writeFiles.map((f) => f.content)).toEqual(traps);
     const batch = new CloudInitBatch(scratch);
-    batch.add({ id: 0, userData: r.bundle!.userData, expected: cloudConfigObject(model, r.bundle!.files), parts: [], exact: true });
+    const expected = expectedCloudConfig(parseYaml(yaml, { version: "1.2" }) as Input, r.bundle!, () => undefined);
+    batch.add({ id: 0, userData: r.bundle!.userData, expected, parts: [], exact: true });
     const res = await batch.results();
     expect(res.checked).toBe(1);
     expect(res.failures).toEqual([]);

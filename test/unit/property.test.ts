@@ -24,6 +24,9 @@ import { HOST_PATHS } from "../../src/render/paths.js";
 import type { Model } from "../../src/model.js";
 import { CloudInitBatch, RuleBatch, type CloudInitFailure, ShapeCache, checkScripts, quotedHeredocs, scratchDir, sortKeysDeep, type RuleFinding, type ScriptFinding } from "../support/bulk-checks.js";
 import { configText, GENERATED_FILES, type GeneratedConfig } from "../support/config-arbitraries.js";
+import { REPO } from "../support/fixtures.js";
+import { expectedCloudConfig as expectedFromInput, type Input } from "../support/expected-cloud-config.js";
+const expectedCloudConfig = (input: Input, bundle: Bundle) => expectedFromInput(input, bundle, (source) => GENERATED_FILES[source]);
 import { skipUnless } from "../support/system.js";
 import { describeFailures, validateBundle, VALIDATOR_NEEDS } from "../support/validators.js";
 
@@ -119,17 +122,6 @@ interface Finding {
   problem: string;
 }
 
-/** The YAML the generator produced, parsed independently of dockinit's loader, for oracles. */
-type Input = Record<string, unknown> & {
-  docker?: { daemon?: { dns?: string[]; dns_search?: string[]; settings?: Record<string, unknown> } };
-  user_data?: {
-    write_files?: { path: string; content?: string; source?: string; permissions?: string; owner?: string; defer?: boolean; append?: boolean }[];
-    packages?: string[];
-    runcmd?: unknown[];
-    parts?: { file: string }[];
-  };
-};
-
 /** daemon.json as the user's input says it must be. */
 function expectedDaemonJson(input: Input): unknown {
   const d = input.docker?.daemon ?? {};
@@ -141,39 +133,6 @@ function expectedDaemonJson(input: Input): unknown {
   const deny = (input.firewall as { published?: { default?: string } } | undefined)?.published?.default === "deny";
   if (deny && d.settings?.["userland-proxy"] !== false && d.settings?.["userland-proxy-path"] === undefined) out["userland-proxy-path"] = "/usr/local/sbin/dockinit-proxy";
   return out;
-}
-
-/** The cloud-config cloud-init must read: dockinit's files as rendered, the user's entries as the input says. */
-function expectedCloudConfig(input: Input, bundle: Bundle): unknown {
-  const ud = input.user_data ?? {};
-  const own = bundle.files.filter((f) => f.origin === "dockinit").map((f) => ({ path: f.path, content: f.content, permissions: f.permissions, owner: f.owner }));
-  const user = (ud.write_files ?? []).map((w) => ({
-    path: posix.normalize(w.path),
-    content: w.content ?? GENERATED_FILES[w.source ?? ""],
-    permissions: w.permissions === undefined ? "0644" : w.permissions.length === 3 ? `0${w.permissions}` : w.permissions,
-    owner: w.owner ?? "root:root",
-    ...(w.append ? { append: true } : {}),
-    ...(w.defer ? { defer: true } : {}),
-  }));
-  // The policies need docker.service's drop-in on the first boot, before
-  // write_files: bootcmd writes the same bytes as the drop-in file.
-  const fw = (input.firewall ?? {}) as { published?: { default?: string; rules?: unknown[] }; containers?: { block_metadata?: boolean; block?: unknown[]; egress_allow?: unknown[] } };
-  const policies =
-    (fw.published?.rules ?? []).length > 0 ||
-    fw.published?.default === "deny" ||
-    fw.containers?.block_metadata !== false ||
-    (fw.containers?.block ?? []).length > 0 ||
-    (fw.containers?.egress_allow ?? []).length > 0 ||
-    ((input.port_forwards as unknown[] | undefined) ?? []).length > 0;
-  const dropIn = "/etc/systemd/system/docker.service.d/50-dockinit.conf";
-  const dropInText = own.find((f) => f.path === dropIn)?.content ?? "(missing drop-in)";
-  const bootcmd = `[ -f ${dropIn} ] || { mkdir -p /etc/systemd/system/docker.service.d && printf %s '${dropInText.replaceAll("'", "'\\''")}' >${dropIn} && systemctl daemon-reload; }`;
-  return {
-    ...(policies ? { bootcmd: [["/bin/sh", "-c", bootcmd]] } : {}),
-    write_files: [...own, ...user],
-    ...((ud.packages ?? []).length > 0 ? { packages: ud.packages } : {}),
-    runcmd: [[HOST_PATHS.bootScript], ...(ud.runcmd ?? [])],
-  };
 }
 
 const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScript, HOST_PATHS.bootScript, HOST_PATHS.proxyScript]);
@@ -360,6 +319,7 @@ describe("property: generated configs are rejected with coded diagnostics or ren
   }
 
   let ruleFindings: RuleFinding[] = [];
+  let cloudInitCounts = { checked: 0, exact: 0 };
   let scriptFindings: ScriptFinding[] = [];
 
   beforeAll(async () => {
@@ -417,6 +377,7 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     const r = await cloudInit.results();
     stats.ms.cloudInit = Date.now() - t0;
     console.log(`cloud-init read back ${r.checked} distinct user-data blobs (${r.exact} with cloud-init's own loader and strict schema)`);
+    cloudInitCounts = { checked: r.checked, exact: r.exact };
     expect(r.checked).toBeGreaterThan(0);
     const explain = (f: CloudInitFailure) => {
       const rendered = renderBundle(loadConfigString(yamls[f.id]!, { file: "dockinit.yaml", files: reader }));
@@ -444,6 +405,24 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     stats.ms.scripts = Date.now() - t0;
     expect(scriptFindings, show(scriptFindings.map((f) => ({ id: f.firstId, problem: `${f.tool} on ${f.kind}: ${f.output}` })))).toEqual([]);
   }, 600_000);
+
+  it("the README's \"How it is tested\" states exactly this run's figures (fixed seed: they change only when the code does)", () => {
+    const n = (x: number) => String(x).replace(/\B(?=(\d{3})+$)/g, ",");
+    const codes = stats.codes.size;
+    const sentence = [
+      `- **Property tests** (fast-check, fixed seeds): ${n(RUNS)} generated configs`,
+      `  and ${REGRESSIONS.length} regression cases, each either rejected with a coded`,
+      `  diagnostic (${n(stats.rejected)}, ${codes} codes) or rendered (${n(stats.rendered)}) into output`,
+      `  that passes the validators: ${n(cloudInitCounts.checked)} distinct user-data blobs read`,
+      `  back by cloud-init's YAML rules (${n(cloudInitCounts.exact)} through its own loader and`,
+      `  strict schema), ${n(rules.distinctRules)} distinct rule lines loaded into the kernel`,
+      `  (nf_tables and legacy) and compared with \`iptables-save\`, ${n(rules.distinctNft)}`,
+      `  nftables rulesets through \`nft -c\`, ${n(scripts.shapes.size)} distinct script shapes`,
+      "  through shellcheck and `bash -n`.",
+    ].join("\n");
+    expect(cloudInitCounts.checked, "the cloud-init check ran first").toBeGreaterThan(0);
+    expect(readFileSync(join(REPO, "README.md"), "utf8"), `README.md should say:\n${sentence}`).toContain(sentence);
+  });
 
   it.skipIf(skipUnless(VALIDATOR_NEEDS.all))("one bundle per class of units and boot script passes validateBundle (cloud-init, shellcheck, systemd-analyze, JSON, manifest)", () => {
     const t0 = Date.now();
