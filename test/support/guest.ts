@@ -25,7 +25,7 @@
 //   SIGKILLs the guest's PID 1 (which ends its whole PID namespace).
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { REPO } from "./fixtures.js";
 import {
@@ -279,6 +279,16 @@ export interface Guest {
   importToolsImage(name?: string): Promise<void>;
   /** One socat client in a throw-away container in the guest; see topology.connectFrom. */
   connectFromContainer(o: GuestConnectOptions): Promise<ConnectResult>;
+  /**
+   * Power the guest off and boot the same ROOT again on the same network
+   * namespace, as a second boot of the instance: cloud-init does not run the
+   * user-data again, only what it enabled starts. The namespace's firewall is
+   * emptied in between (`freshKernel`), as a reboot's new kernel would have it.
+   * A unit put in place before the power-off re-mounts the cgroup v1
+   * controllers read-write before Docker, so `--restart always` containers
+   * come back. Returns how long the guest took to power off and to start.
+   */
+  reboot(freshKernel: () => Promise<void>): Promise<{ offMs: number; startMs: number }>;
   /** Power off (bounded), kill if that hangs, remove ROOT. Idempotent, never throws. */
   destroy(): Promise<void>;
 }
@@ -513,25 +523,8 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     return destroying;
   };
 
-  try {
-    const copyStarted = Date.now();
-    const cp = await run("cp", ["-a", "--reflink=auto", opts.rootfs.root, root], { timeoutMs: 180_000 });
-    if (cp.code !== 0 || cp.timedOut) throw new Error(describeFailure(cp));
-    timings.copyMs = Date.now() - copyStarted;
-
-    const seed = join(root, "var/lib/cloud/seed/nocloud");
-    await mkdir(seed, { recursive: true });
-    await writeFile(join(seed, "meta-data"), `instance-id: iid-${machine}\nlocal-hostname: ${machine}\n`);
-    await writeFile(join(seed, "user-data"), opts.userData);
-    await writeFile(
-      join(root, "etc/cloud/cloud.cfg.d/99-dockinit-test.cfg"),
-      // The minimal image has no locales and no ssh-keygen (cloud-init 23.4+
-      // counts the failed host key generation as a recoverable error); the
-      // network is the test topology's.
-      "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\nlocale: C.UTF-8\nssh_genkeytypes: []\n",
-    );
-
-    for (const cg of cgroups) await mkdir(cg, { recursive: true });
+  /** systemd-nspawn --boot on ROOT; sets pid/pidStart once the guest's PID 1 runs; returns how long that took. */
+  const startSystem = async (): Promise<void> => {
     const nspawnArgs = [
       "-D",
       root,
@@ -574,6 +567,28 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     pidStart = procStart(pid);
     trackGuest(pid);
     timings.startMs = Date.now() - spawned;
+  };
+
+  try {
+    const copyStarted = Date.now();
+    const cp = await run("cp", ["-a", "--reflink=auto", opts.rootfs.root, root], { timeoutMs: 180_000 });
+    if (cp.code !== 0 || cp.timedOut) throw new Error(describeFailure(cp));
+    timings.copyMs = Date.now() - copyStarted;
+
+    const seed = join(root, "var/lib/cloud/seed/nocloud");
+    await mkdir(seed, { recursive: true });
+    await writeFile(join(seed, "meta-data"), `instance-id: iid-${machine}\nlocal-hostname: ${machine}\n`);
+    await writeFile(join(seed, "user-data"), opts.userData);
+    await writeFile(
+      join(root, "etc/cloud/cloud.cfg.d/99-dockinit-test.cfg"),
+      // The minimal image has no locales and no ssh-keygen (cloud-init 23.4+
+      // counts the failed host key generation as a recoverable error); the
+      // network is the test topology's.
+      "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\nlocale: C.UTF-8\nssh_genkeytypes: []\n",
+    );
+
+    for (const cg of cgroups) await mkdir(cg, { recursive: true });
+    await startSystem();
   } catch (err) {
     await destroy();
     throw err;
@@ -585,7 +600,9 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     machine,
     consoleLog,
     timings,
-    pid,
+    get pid() {
+      return pid;
+    },
     running,
     exec,
     execOk,
@@ -621,6 +638,31 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
       const have = await exec("docker", ["image", "inspect", "--format", "{{.Id}}", name], { timeoutMs: 30_000 });
       if (have.code === 0) return;
       await execOk("sh", ["-c", TOOLS_IMAGE_SCRIPT, "sh", name], { timeoutMs: 120_000 });
+    },
+    reboot: async (freshKernel) => {
+      // Before Docker on the next boot: the cgroup controllers read-write
+      // (nspawn mounts them read-only), from a unit of the guest's own.
+      await mkdir(join(root, "usr/local/lib"), { recursive: true });
+      await writeFile(join(root, "usr/local/lib/di-cgroup-rw.sh"), CGROUP_RW_SCRIPT);
+      await writeFile(
+        join(root, "etc/systemd/system/di-cgroup-rw.service"),
+        "[Unit]\nDefaultDependencies=no\nAfter=local-fs.target\nBefore=containerd.service docker.service\n\n[Service]\nType=oneshot\nExecStart=/bin/sh /usr/local/lib/di-cgroup-rw.sh\n\n[Install]\nWantedBy=sysinit.target\n",
+      );
+      await mkdir(join(root, "etc/systemd/system/sysinit.target.wants"), { recursive: true });
+      await rm(join(root, "etc/systemd/system/sysinit.target.wants/di-cgroup-rw.service"), { force: true });
+      await symlink("../di-cgroup-rw.service", join(root, "etc/systemd/system/sysinit.target.wants/di-cgroup-rw.service"));
+      const off = Date.now();
+      await exec("systemctl", ["poweroff", "--no-block"], { timeoutMs: 10_000 }).catch(() => undefined);
+      // A clean power-off waits for Docker's live-restore containers; after
+      // 10 s the power is cut, which is a reboot too.
+      for (let i = 0; i < 100 && guestAlive(); i++) await sleep(100);
+      if (guestAlive()) process.kill(pid, "SIGKILL");
+      if (nspawn && !(await waitExit(nspawn.child, 15_000))) await nspawn.stop(5_000);
+      liveGuests.delete(pid);
+      const offMs = Date.now() - off;
+      await freshKernel();
+      await startSystem();
+      return { offMs, startMs: timings.startMs };
     },
     connectFromContainer: async (o) => {
       const timeoutMs = o.timeoutMs ?? 4_000;

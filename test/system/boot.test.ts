@@ -24,7 +24,7 @@ import { bootGuest, cloudInitEvents, ensureRootfs, GUEST_NEEDS, TOOLS_IMAGE, typ
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { engineLabel, noteMatrix } from "./lib/engine.js";
-import { killAllTracked, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
+import { killAllTracked, runIn, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
 import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Proto, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless([...GUEST_NEEDS, "socat", "conntrack", "/usr/bin/python3"]);
@@ -391,6 +391,38 @@ for (const suite of noteMatrix()) {
           await guest.execOk("systemctl", ["reset-failed", "docker.service"]);
           await guest.execOk("systemctl", ["start", "docker.service"], { timeoutMs: 120_000 });
           closed(await window("after the failed apply, Docker started again", async () => undefined, 4_000));
+        });
+
+        /** Reboot the guest on an emptied firewall; count from power-off until the prober has run MIN_TRIES times again, plus 3 s. */
+        const secondBoot = async (what: string) => {
+          const { guest, topo } = get();
+          const freshKernel = async () => {
+            // A new kernel: no rules, chains, sets or tables in the instance's namespace.
+            await runInOk(topo.host, "nft", ["flush", "ruleset"]);
+            await runIn(topo.host, "ipset", ["destroy"]);
+          };
+          await resetCounts();
+          const t = await guest.reboot(freshKernel);
+          await guest.waitForCloudInit(180_000);
+          await guest.enableCgroupWrites();
+          await waitFor(`the prober running again after the ${what}`, async () => (await counts()).metadataTries >= MIN_TRIES, { timeoutMs: 90_000, intervalMs: 500 });
+          await new Promise((r) => setTimeout(r, 3_000));
+          const c = await counts();
+          console.log(`closed-boot ${engineLabel(suite)} ${backend} ${what} (off ${t.offMs} ms, PID 1 ${t.startMs} ms): ${JSON.stringify(c)}`);
+          return c;
+        };
+
+        it("a second boot (the instance rebooted, cloud-init does not run the user-data again): 0 through until the containers run again and after", async () => {
+          closed(await secondBoot("second boot"));
+          await expectActive(get().guest, ["docker.service", "dockinit-firewall.service"]);
+        });
+
+        it("control: the same reboot with dockinit's drop-in and unit disabled lets the prober through (so the zero above is dockinit's)", async () => {
+          const { guest } = get();
+          // An empty drop-in (bootcmd only writes a missing one) and the unit no longer wanted.
+          await guest.execOk("sh", ["-c", "echo '# disabled for the control' >/etc/systemd/system/docker.service.d/50-dockinit.conf; for u in dockinit-firewall.service dockinit-firewall-watch.service; do systemctl disable \"$u\" 2>/dev/null || true; done"]);
+          const c = await secondBoot("control boot (dockinit disabled)");
+          expect(c.metadataHits + c.outsiderHits).toBeGreaterThan(0);
         });
       });
       }
