@@ -134,10 +134,22 @@ async function portSeen(env: Env, o: { sourcePort: number; network?: string; pro
   );
 }
 
-/** `systemctl is-active UNITS` in the guest, with each unit's journal on failure. */
+/**
+ * `systemctl is-active UNITS` in the guest, with each unit's journal on
+ * failure. A unit still "activating" (dockinit-firewall.service runs after
+ * Docker, while the policies it re-applies were never gone) gets 15 s.
+ */
 async function expectActive(guest: Guest, units: string[]): Promise<void> {
-  const r = await guest.exec("systemctl", ["is-active", ...units], { timeoutMs: 15_000 });
-  const states = r.stdout.trim().split("\n");
+  let states: string[] = [];
+  await waitFor(
+    `${units.join(", ")} to settle`,
+    async () => {
+      const r = await guest.exec("systemctl", ["is-active", ...units], { timeoutMs: 15_000 });
+      states = r.stdout.trim().split("\n");
+      return !states.some((s) => s === "activating" || s === "reloading");
+    },
+    { timeoutMs: 15_000, intervalMs: 200 },
+  ).catch(() => undefined);
   for (const [i, unit] of units.entries()) {
     if (states[i] !== "active") {
       expect.fail(`${unit} is ${states[i] ?? "unknown"}; journalctl -u ${unit}:\n${await guest.journal(unit)}`);
