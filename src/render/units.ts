@@ -1,5 +1,6 @@
-// The systemd units: the firewall (after Docker, again on every Docker
-// start), its watch (iptables backend only), and the VPC resolver (before Docker).
+// The systemd units: docker.service's drop-in (the policies, before dockerd),
+// the firewall (after Docker, again on every Docker start), its watch
+// (iptables backend only), and the VPC resolver (before Docker).
 import type { Model } from "../model.js";
 import { hasPolicies } from "./firewall-rules.js";
 import type { Artifact } from "./artifact.js";
