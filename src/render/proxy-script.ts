@@ -9,12 +9,11 @@ import { renderTemplate } from "./templates.js";
 
 /**
  * Whether the host needs the wrapper: default deny, and Docker's userland
- * proxy not turned off (then there is no docker-proxy path to close) nor
- * pointed elsewhere by the user.
+ * proxy not turned off (then there is no docker-proxy path to close). A
+ * userland-proxy-path of the user's own is refused under deny (DI057).
  */
 export function needsProxyWrapper(model: Model): boolean {
-  const s = model.docker.settings;
-  return proxyProtocols(model).length > 0 && s["userland-proxy"] !== false && s["userland-proxy-path"] === undefined;
+  return proxyProtocols(model).length > 0 && model.docker.settings["userland-proxy"] !== false;
 }
 
 export function renderProxyScript(model: Model): Artifact {
