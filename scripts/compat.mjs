@@ -73,10 +73,12 @@ const FEATURES = [
     nft29: [],
   },
   {
-    title: "`status` names Docker",
+    title: "`status` names Docker's version and firewall backend",
     iptables: [policies("iptables", /apply succeeds and status reports/)],
     nftables: [policies("nftables", /apply succeeds and status reports/)],
     nft29: [["docker29-nftables", /> apply succeeds, leaves Docker's tables alone, and status names/]],
+    // The recreation has tables but no daemon: status can only say "docker: unknown, firewall backend nftables".
+    nft29Note: ": the firewall backend only (no daemon to ask for a version)",
   },
 ];
 
@@ -110,7 +112,9 @@ export function renderTable(results) {
   for (const row of ROWS) {
     const cells = FEATURES.map((f) => {
       const c = cell(results, row, f[row.key]);
-      return c === "✔" && row.key === "nftables" && f.nftNote ? `${c}${f.nftNote}` : c;
+      if (c === "✔" && row.key === "nftables" && f.nftNote) return `${c}${f.nftNote}`;
+      if (c === "✔ (recreated)" && row.key === "nft29" && f.nft29Note) return `${c}${f.nft29Note}`;
+      return c;
     });
     lines.push(`| ${row.docker} | ${row.firewall} | ${row.backend} | ${cells.join(" | ")} |`);
   }

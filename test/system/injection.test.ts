@@ -16,7 +16,7 @@ import { parse, stringify } from "yaml";
 import { loadConfigString, renderBundle, writeBundle, type Bundle } from "../../src/index.js";
 import { REPO } from "../support/fixtures.js";
 import { CANARY, configWith, CORPUS_FILES, STRING_FIELDS, STRING_PAYLOADS, yamlString } from "../support/injection-corpus.js";
-import { skipUnless } from "../support/system.js";
+import { nonEmpty, skipUnless } from "../support/system.js";
 import { bashSyntax, shellcheck } from "../support/validators.js";
 import { killAllTracked, run, runIn, runInOk, spawnBackground, waitFor, type Background } from "./lib/exec.js";
 import { createTopology, type Topology } from "./lib/topology.js";
@@ -99,7 +99,7 @@ describe.skipIf(skip)("the injection corpus on a host: no payload ever runs", ()
   /** A daemon.json holding every settings payload at once (keys and values), plus dns as dockinit-vpc-dns writes it. */
   const allSettingsDaemonJson = () => {
     const merged: Record<string, unknown> = {};
-    for (const a of accepted.filter((x) => x.what.startsWith("docker.daemon.settings"))) {
+    for (const a of nonEmpty(accepted.filter((x) => x.what.startsWith("docker.daemon.settings")), "accepted daemon settings payloads")) {
       Object.assign(merged, JSON.parse(a.bundle.files.find((f) => f.path === "/etc/docker/daemon.json")!.content));
     }
     return merged;
@@ -112,7 +112,9 @@ describe.skipIf(skip)("the injection corpus on a host: no payload ever runs", ()
 
   it("the canary works: the payloads given to a shell do create it", async () => {
     const probe = join(canaryDir, "probe");
-    for (const p of STRING_PAYLOADS.filter((x) => ["command substitution", "backticks", "semicolon", "IFS trick"].includes(x.name))) {
+    const shellPayloads = STRING_PAYLOADS.filter((x) => ["command substitution", "backticks", "semicolon", "IFS trick"].includes(x.name));
+    expect(shellPayloads.map((p) => p.name).sort()).toEqual(["IFS trick", "backticks", "command substitution", "semicolon"]);
+    for (const p of shellPayloads) {
       await run("bash", ["-c", `echo ${p.value.split(CANARY).join(probe)}`]);
       expect(canaries(), p.name).toEqual(["probe"]);
       rmSync(probe);
@@ -122,7 +124,7 @@ describe.skipIf(skip)("the injection corpus on a host: no payload ever runs", ()
   it("dockinit-firewall apply, status and remove, for every distinct script, with the payloads' daemon.json: exit 0, no canary", async () => {
     const daemonJson = join(work, "daemon.json");
     writeFileSync(daemonJson, JSON.stringify({ ...allSettingsDaemonJson(), dns: ["198.51.100.2", "169.254.169.253"] }));
-    const scripts = distinct(FIREWALL);
+    const scripts = nonEmpty(distinct(FIREWALL), "distinct firewall scripts");
     for (const [i, s] of scripts.entries()) {
       const out = join(work, `fw-${i}`);
       writeBundle(s.bundle, out);
@@ -138,7 +140,7 @@ describe.skipIf(skip)("the injection corpus on a host: no payload ever runs", ()
   it("dockinit-vpc-dns against a fake metadata service rewrites the payloads' daemon.json with every key kept, and runs none", async () => {
     const original = allSettingsDaemonJson();
     delete original.dns;
-    for (const [i, s] of distinct(VPC_DNS).entries()) {
+    for (const [i, s] of nonEmpty(distinct(VPC_DNS), "distinct vpc-dns scripts").entries()) {
       const out = join(work, `dns-${i}`);
       writeBundle(s.bundle, out);
       const daemonJson = join(out, "daemon.json");
@@ -174,7 +176,7 @@ describe.skipIf(skip)("the injection corpus on a host: no payload ever runs", ()
   }, 120_000);
 
   it("dockinit-boot (systemd-bound): every distinct script passes bash -n and shellcheck", async () => {
-    for (const [i, s] of distinct(BOOT).entries()) {
+    for (const [i, s] of nonEmpty(distinct(BOOT), "distinct boot scripts").entries()) {
       const file = join(work, `boot-${i}`);
       writeFileSync(file, s.bundle.files.find((f) => f.path === BOOT)!.content);
       for (const r of [bashSyntax(file), shellcheck(file)]) expect(r.ok, r.output).toBe(true);

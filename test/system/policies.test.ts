@@ -187,6 +187,39 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
       expect(await fromHost(9000, true)).toSatisfy(got);
     });
 
+    it("port forward: its accept is exact: someone else's DNAT from host port 9001 to the same target is dropped under default deny; let past dockinit, it connects", async () => {
+      // A foreign forward to the forward's own target, with every other piece
+      // in place (its own MASQUERADE, an ACCEPT at the end of FORWARD): only
+      // default deny's DNAT drop can stop it, so the accept for port 9000 must
+      // not cover it.
+      const dnat = ["PREROUTING", "-p", "tcp", "-m", "addrtype", "--dst-type", "LOCAL", "--dport", "9001", "-j", "DNAT", "--to-destination", `${ADDR.serverV4}:8080`];
+      const masq = ["POSTROUTING", "-p", "tcp", "-d", ADDR.serverV4, "--dport", "8080", "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"];
+      const accept = ["FORWARD", "-p", "tcp", "-m", "conntrack", "--ctorigdstport", "9001", "-j", "ACCEPT"];
+      const policy = /^-P FORWARD (\w+)$/m.exec(await engine.runOk(topo.host, "iptables", ["-S", "FORWARD"]))?.[1] ?? "ACCEPT";
+      await engine.runOk(topo.host, "iptables", ["-t", "nat", "-I", ...dnat]);
+      await engine.runOk(topo.host, "iptables", ["-t", "nat", "-I", ...masq]);
+      await engine.runOk(topo.host, "iptables", ["-A", ...accept]);
+      await engine.runOk(topo.host, "iptables", ["-P", "FORWARD", "ACCEPT"]);
+      // The control lets the foreign flow past dockinit's own verdict, in the backend's place for it.
+      const letPast =
+        backend === "iptables"
+          ? { add: ["iptables", ["-I", "DOCKER-USER", "-p", "tcp", "-m", "conntrack", "--ctorigdstport", "9001", "-j", "ACCEPT"]], del: ["iptables", ["-D", "DOCKER-USER", "-p", "tcp", "-m", "conntrack", "--ctorigdstport", "9001", "-j", "ACCEPT"]] }
+          : { add: ["nft", ["insert", "rule", "inet", "dockinit", "forward", "meta", "l4proto", "tcp", "ct", "original", "proto-dst", "9001", "accept"]], del: null };
+      onTestFinished(async () => {
+        await engine.run(topo.host, "iptables", ["-t", "nat", "-D", ...dnat]);
+        await engine.run(topo.host, "iptables", ["-t", "nat", "-D", ...masq]);
+        await engine.run(topo.host, "iptables", ["-D", ...accept]);
+        await engine.run(topo.host, "iptables", ["-P", "FORWARD", policy]);
+        if (letPast.del) await engine.run(topo.host, letPast.del[0] as string, letPast.del[1] as string[]);
+      });
+      expect(await fromOutside(9001, ADDR.clientV4b)).toSatisfy(dropped);
+      expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(got);
+      await engine.runOk(topo.host, letPast.add[0] as string, letPast.add[1] as string[]);
+      expect(await fromOutside(9001, ADDR.clientV4b)).toSatisfy(got);
+      // The nftables control rule goes with the next apply (the table is replaced whole).
+      if (backend === "nftables") expect((await fw.run("apply")).code).toBe(0);
+    });
+
     if (backend === "nftables") {
       it("nftables backend: with iptables' FORWARD policy DROP (Docker sets it when it turns forwarding on) port forwards are dropped and status warns", async () => {
         const before = /^-P FORWARD (\w+)$/m.exec(await engine.runOk(topo.host, "iptables", ["-S", "FORWARD"]))?.[1] ?? "ACCEPT";
