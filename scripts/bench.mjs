@@ -235,6 +235,7 @@ function canRunNamespaces() {
 }
 
 rmSync(work, { recursive: true, force: true });
+sections.push(await (await import("./sizes.mjs")).sizeSection());
 
 const nodeVersion = process.version;
 const header = [

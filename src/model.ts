@@ -67,7 +67,9 @@ export interface Model {
     hostRange: boolean;
   };
   firewall: {
-    backend: "iptables" | "nftables";
+    backend: Backend;
+    /** What the config asked for and why `backend` follows from it, in words (explain, status). */
+    backendChoice: { requested: "auto" | Backend; reason: string };
     externalInterface: string;
     published: { default: "allow" | "deny"; rules: PublishedRule[] };
     containers: { blockMetadata: boolean; block: Cidr[]; egressAllow: Cidr[] };
@@ -175,6 +177,35 @@ const cidrs = (list: readonly string[]): Cidr[] =>
     const c = parseCidr(s);
     return c ? [c] : [];
   });
+
+export type Backend = "iptables" | "nftables";
+
+/**
+ * The backend a config gets. `auto` is decided here, at render time, from the
+ * config alone: one rendered script carries one backend. nftables is the
+ * default because its chain at srcnat - 10 runs before Docker's MASQUERADE
+ * from the first packet on, where the iptables backend can only move its jump
+ * back on top after Docker inserts its own (a window on every new network).
+ * Port forwards are the exception: their traffic crosses iptables' FORWARD,
+ * whose DROP policy (set by Docker's iptables firewall) an nftables accept
+ * cannot override, so `auto` gives them the iptables backend.
+ */
+export function chooseBackend(requested: "auto" | Backend, portForwards: boolean): { backend: Backend; backendChoice: Model["firewall"]["backendChoice"] } {
+  if (requested !== "auto") return { backend: requested, backendChoice: { requested, reason: "as firewall.backend asks" } };
+  if (portForwards) {
+    return {
+      backend: "iptables",
+      backendChoice: {
+        requested,
+        reason: "chosen by auto: port forwards cross iptables' FORWARD, whose DROP policy (Docker sets it) an nftables accept cannot override",
+      },
+    };
+  }
+  return {
+    backend: "nftables",
+    backendChoice: { requested, reason: "chosen by auto: its chain runs before Docker's rules from the first packet (no window after docker network create)" },
+  };
+}
 
 export function buildModel(config: Config, files: FileReader): { model?: Model; diagnostics: Diagnostic[] } {
   const diags: Diagnostic[] = [];
@@ -309,7 +340,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       hostRange: ep.host_range,
     },
     firewall: {
-      backend: config.firewall.backend,
+      ...chooseBackend(config.firewall.backend, config.port_forwards.length > 0),
       externalInterface: config.firewall.external_interface,
       published: {
         default: config.firewall.published.default,

@@ -140,7 +140,12 @@ const publishedRule = z.strictObject({
 
 const firewall = z.prefault(
   z.strictObject({
-    backend: withDefault(z.enum(["iptables", "nftables"]), "iptables"),
+    backend: withDefault(
+      z.enum(["auto", "nftables", "iptables"]).check(
+        describe("auto: nftables wherever it can do what the config asks (no window after `docker network create`), iptables for port forwards"),
+      ),
+      "auto",
+    ),
     external_interface: withDefault(
       z.string().check(
         describe("`auto` = the default route's interface at apply time"),

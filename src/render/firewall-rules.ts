@@ -452,7 +452,7 @@ function listSome(items: string[], max = 4): string {
 }
 
 function summarise(model: Model): string[] {
-  const out: string[] = [];
+  const out: string[] = [`backend ${model.firewall.backend}: ${model.firewall.backendChoice.reason}`];
   const ep = model.ephemeral;
   if (ep.enabled) {
     const src = ep.sources.length === 0 ? "any source" : listSome(ep.sources.map((s) => s.text));

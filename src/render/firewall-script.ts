@@ -9,19 +9,26 @@ export function renderFirewallScript(model: Model): Artifact {
   const plan = planFirewall(model);
   const families = plan.iptables.filter((f) => f.tables.length > 0);
   const nft = model.firewall.backend === "nftables";
+  const egressAllow = model.firewall.containers.egressAllow.length > 0;
+  // One backend per script, and only the features the config uses: the
+  // template's sections for the other backend, for ipsets and for egress
+  // are left out rather than shipped as dead code.
   const content = renderTemplate("firewallScript", {
     name: model.name,
     backend: model.firewall.backend,
+    iptables: !nft,
+    nftables: nft,
+    ipsets: !nft && (egressAllow || proxyProtocols(model).length > 0),
     externalInterface: model.firewall.externalInterface,
     families: families.map((f) => f.family).join(" "),
     familyRules: families,
     nft: plan.nft,
     nftPolicies: plan.nftPolicies,
     proxyProtocols: proxyProtocols(model).join(" "),
-    egress: model.firewall.containers.egressAllow.length > 0 ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
+    egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
     // literal entries; the script adds the DNS servers from daemon.json.
-    egressFamilies: model.firewall.containers.egressAllow.length > 0 ? (nft ? "4 6" : families.map((f) => f.family).join(" ")) : "",
+    egressFamilies: egressAllow ? (nft ? "4 6" : families.map((f) => f.family).join(" ")) : "",
     nftPortForwards: nft && model.portForwards.length > 0,
     hostRange: model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false,
     summary: plan.summary,

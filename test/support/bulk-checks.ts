@@ -387,8 +387,21 @@ function bisect(sh: NsRun, tool: string, table: Table, rules: [string, number][]
   return [...bisect(sh, tool, table, rules.slice(0, mid)), ...bisect(sh, tool, table, rules.slice(mid))];
 }
 
-/** `nft -c` on every ruleset (each renamed to its own table), dropping each one nft refuses. */
+/**
+ * Rulesets per `nft -c` batch. Each table hooks its base chains into the
+ * kernel, which allows at most 1024 hook entries per hook: a batch of every
+ * ruleset at once fails with E2BIG ("Argument list too long") past that.
+ */
+const NFT_BATCH = 250;
+
+/** `nft -c` on every ruleset (each renamed to its own table), in batches, dropping each one nft refuses. */
 function checkNft(sh: NsRun, entries: [string, number][], dir: string): RuleFinding[] {
+  const findings: RuleFinding[] = [];
+  for (let i = 0; i < entries.length; i += NFT_BATCH) findings.push(...checkNftBatch(sh, entries.slice(i, i + NFT_BATCH), dir));
+  return findings;
+}
+
+function checkNftBatch(sh: NsRun, entries: [string, number][], dir: string): RuleFinding[] {
   const findings: RuleFinding[] = [];
   let sets = entries;
   for (let attempt = 0; sets.length > 0; attempt++) {

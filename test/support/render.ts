@@ -1,8 +1,9 @@
 // Render a fixture (or config text) into a temporary out/ for system tests.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, loadConfigString, renderBundle, writeBundle } from "../../src/index.js";
+import { parseDocument } from "yaml";
+import { directoryReader, loadConfig, loadConfigString, renderBundle, writeBundle } from "../../src/index.js";
 import { FIXTURES } from "./fixtures.js";
 
 export interface RenderedBundle {
@@ -23,5 +24,27 @@ function emit(loaded: ReturnType<typeof loadConfig>): RenderedBundle {
   };
 }
 
-export const renderFixture = (name: string): RenderedBundle => emit(loadConfig(join(FIXTURES, name, "dockinit.yaml")));
-export const renderYaml = (yaml: string): RenderedBundle => emit(loadConfigString(yaml));
+export type BackendName = "iptables" | "nftables";
+
+/**
+ * The config text with `firewall.backend` set to `backend`: a system test that
+ * proves one backend says which, whatever `auto` would choose. A config that
+ * already names a different backend is a mistake in the test.
+ */
+export function withBackend(yaml: string, backend: BackendName): string {
+  const doc = parseDocument(yaml);
+  const named = doc.getIn(["firewall", "backend"]);
+  if (named !== undefined && named !== "auto" && named !== backend) throw new Error(`the config names backend ${String(named)}, not ${backend}`);
+  if (!doc.has("firewall")) doc.set("firewall", doc.createNode({}));
+  doc.setIn(["firewall", "backend"], backend);
+  return doc.toString();
+}
+
+/** A fixture rendered as it is, or with the backend a test proves. */
+export const renderFixture = (name: string, opts: { backend?: BackendName } = {}): RenderedBundle => {
+  const path = join(FIXTURES, name, "dockinit.yaml");
+  if (!opts.backend) return emit(loadConfig(path));
+  return emit(loadConfigString(withBackend(readFileSync(path, "utf8"), opts.backend), { file: path, files: directoryReader(join(FIXTURES, name)) }));
+};
+export const renderYaml = (yaml: string, opts: { backend?: BackendName } = {}): RenderedBundle =>
+  emit(loadConfigString(opts.backend ? withBackend(yaml, opts.backend) : yaml));

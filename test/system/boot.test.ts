@@ -233,7 +233,7 @@ for (const suite of noteMatrix()) {
         let env: Env | undefined;
         const get = (): Env => env ?? expect.fail("the guest did not boot");
         beforeAll(async () => {
-          env = await bootWith(rootfs!, renderFixture("seed"), ["tcp"]);
+          env = await bootWith(rootfs!, renderFixture("seed", { backend: "iptables" }), ["tcp"]);
         });
         afterAll(async () => {
           await teardown(env);

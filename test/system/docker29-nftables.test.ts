@@ -232,7 +232,7 @@ describe.skipIf(skip)("Docker 29 nftables backend (moby's documented ip/ip6 dock
   });
 
   it("status of an iptables-backend config names Docker's nftables backend and warns that it cannot work", async () => {
-    const seed = renderFixture("seed");
+    const seed = renderFixture("seed", { backend: "iptables" });
     try {
       const r = await firewallRunner(topo.host, seed.file(SCRIPT), { dockerHost: `unix:///tmp/dockinit-nodocker-${topo.id}.sock` }).run("status");
       expect(r.code).toBe(1);

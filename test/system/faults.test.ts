@@ -118,8 +118,8 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("faults during apply (ipt
       await runInOk(topo.host, "ip6tables-legacy", ["-t", "nat", "-A", "POSTROUTING", "-s", ADDR.bridgeSubnetV6, "!", "-o", "docker0", "-j", "MASQUERADE"]);
     }
     servers = [await startPortEchoServer(topo.upstream, ADDR.serverV4, ECHO_PORT, "tcp")];
-    before = renderYaml(BEFORE);
-    after = renderYaml(AFTER);
+    before = renderYaml(BEFORE, { backend: "iptables" });
+    after = renderYaml(AFTER, { backend: "iptables" });
     fw = firewallRunner(topo.host, before.file(SCRIPT), backend);
   });
   afterAll(() => tearDown(servers, fw, before, after, topo));
@@ -200,7 +200,7 @@ describe.skipIf(skip)("regressions the property test found, on a real IPv6 host"
   afterAll(() => tearDown(bundles, topo));
 
   it("egress_allow with IPv4 networks only applies (the empty IPv6 list was an empty ipset line)", async () => {
-    const b = renderYaml("version: 1\ndocker: { daemon: { dns: [amazon] } }\nfirewall: { containers: { egress_allow: [198.51.100.0/24] } }\n");
+    const b = renderYaml("version: 1\ndocker: { daemon: { dns: [amazon] } }\nfirewall: { containers: { egress_allow: [198.51.100.0/24] } }\n", { backend: "iptables" });
     bundles.push(b);
     const fw = firewallRunner(topo.host, b.file(SCRIPT));
     const r = await fw.run("apply");
@@ -214,6 +214,7 @@ describe.skipIf(skip)("regressions the property test found, on a real IPv6 host"
   it("/0 networks and IPv4-mapped IPv6 networks: status is clean after apply, and a second apply changes nothing", async () => {
     const b = renderYaml(
       "version: 1\ndocker: { daemon: { dns: [amazon] } }\nephemeral_ports: { sources: [0.0.0.0/0, '::ffff:192.0.2.0/120'] }\nfirewall:\n  published: { rules: [{ port: 80, allow: [0.0.0.0/0, '::192.0.2.1'] }] }\n  containers: { block: ['::/0'] }\n",
+      { backend: "iptables" },
     );
     bundles.push(b);
     const fw = firewallRunner(topo.host, b.file(SCRIPT));

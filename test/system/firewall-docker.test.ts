@@ -4,6 +4,7 @@
 // Upstream's echo server reports the source port each connection arrived with.
 // Runs once per engine of the Docker matrix (DOCKINIT_DOCKER_MATRIX, see
 // lib/engine.ts): 20.10 (this machine's), 26.1 and 28.5 (chrooted suites).
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
@@ -70,6 +71,34 @@ async function portSeen(env: Env, o: { sourcePort: number; network?: string; pro
   return peerPort(r);
 }
 
+/**
+ * `docker compose up` in miniature, NETWORKS times: create a dual-stack
+ * network and at once run two containers on it that connect out (IPv4 and
+ * IPv6) from source port 33000; then remove the network (Docker's address
+ * pool here holds 8). Returns the ports upstream saw, per family. Docker
+ * inserts its own MASQUERADE on every create: a rewrite that is not ahead of
+ * it before the first packet leaves that connection unremapped.
+ */
+const NETWORKS = 10;
+async function burst(env: Env, label: string): Promise<{ v4: number[]; v6: number[] }> {
+  const seen = { v4: [] as number[], v6: [] as number[] };
+  for (let i = 0; i < NETWORKS; i++) {
+    const network = `${label}-${i}`;
+    await env.dockerd.createNetwork(network, { ipv6Subnet: `2001:db8:40:${i}::/64` });
+    const [v4, v6] = await Promise.all([
+      env.dockerd.connectFromContainer({ addr: ADDR.serverV4, port: PORT, sourcePort: 33000, network, timeoutMs: 4_000 }),
+      env.dockerd.connectFromContainer({ addr: ADDR.serverV6, port: PORT, sourcePort: 33000, network, timeoutMs: 4_000 }),
+    ]);
+    // A connection that fails outright counts as unremapped (-1).
+    seen.v4.push(v4.ok ? peerPort(v4) : -1);
+    seen.v6.push(v6.ok ? peerPort(v6) : -1);
+    await env.dockerd.dockerOk(["network", "rm", network]);
+    await flushConntrack(env.topo.host);
+  }
+  return seen;
+}
+const unremapped = (ports: number[]) => ports.filter((p) => !remapped(p)).length;
+
 /** iptables -t nat -S CHAIN with the engine's own iptables. */
 const natRules = (env: Env, chain: string) => env.engine.runOk(env.topo.host, "iptables", ["-t", "nat", "-S", chain]);
 
@@ -88,7 +117,7 @@ for (const suite of noteMatrix()) {
       let watch: Background | undefined;
 
       beforeAll(async () => {
-        env = await setup(engine!, renderFixture("build-runner"));
+        env = await setup(engine!, renderFixture("build-runner", { backend: "iptables" }));
       });
       afterAll(async () => {
         await watch?.stop();
@@ -136,6 +165,17 @@ for (const suite of noteMatrix()) {
         expect(watch!.running()).toBe(true);
       });
 
+      it(`measured: ${NETWORKS} new networks, each with an immediate connection: the watch's window (logged for BENCHMARKS.md); once status is clean, remapped`, async () => {
+        const seen = await burst(env!, "ipt");
+        // The figure is a measurement, not a guarantee: it is printed, and README/BENCHMARKS.md carry it.
+        console.log(`window ${engineLabel(suite)} iptables backend: immediate connections unremapped v4 ${unremapped(seen.v4)}/${NETWORKS}, v6 ${unremapped(seen.v6)}/${NETWORKS} (${JSON.stringify(seen)})`);
+        expect(seen.v4).toHaveLength(NETWORKS);
+        await env!.dockerd.createNetwork("settled", { ipv6Subnet: "2001:db8:40:99::/64" });
+        await waitFor("status ok after network create", async () => (await env!.fw.run("status")).code === 0, { timeoutMs: WATCH_BOUND_MS, intervalMs: 200 });
+        expect(await portSeen(env!, { sourcePort: 33000, network: "settled" })).toSatisfy(remapped);
+        expect(await portSeen(env!, { sourcePort: 33000, network: "settled", v6: true })).toSatisfy(remapped);
+      });
+
       it("remove leaves Docker's rules and brings the leak back", async () => {
         await watch!.stop();
         const r = await env!.fw.run("remove");
@@ -144,6 +184,32 @@ for (const suite of noteMatrix()) {
         expect(nat).not.toContain("DOCKINIT");
         expect(nat).toMatch(/-A POSTROUTING -s 172\.17\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
         expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+      });
+    });
+
+    describe("real Docker, the default backend (the seed fixture as written: auto chooses nftables): no window", () => {
+      let env: Env | undefined;
+      beforeAll(async () => {
+        const seed = renderFixture("seed");
+        expect(readFileSync(seed.file(SCRIPT), "utf8")).toMatch(/^readonly BACKEND='nftables'$/m);
+        env = await setup(engine!, seed);
+        const r = await env.fw.run("apply");
+        expect(r.code, r.stderr).toBe(0);
+      });
+      afterAll(async () => {
+        await teardown(env);
+        await killAllTracked();
+      });
+
+      it(`${NETWORKS} new networks, each with an immediate container connection: none unremapped, IPv4 and IPv6`, async () => {
+        // The control: without dockinit the same container leaves from 33000.
+        expect((await env!.fw.run("remove")).code).toBe(0);
+        expect(await portSeen(env!, { sourcePort: 33000 })).toBe(33000);
+        expect((await env!.fw.run("apply")).code).toBe(0);
+        const seen = await burst(env!, "nft");
+        console.log(`window ${engineLabel(suite)} default (nftables) backend: immediate connections unremapped v4 ${unremapped(seen.v4)}/${NETWORKS}, v6 ${unremapped(seen.v6)}/${NETWORKS}`);
+        expect(seen.v4).toHaveLength(NETWORKS);
+        expect({ v4: unremapped(seen.v4), v6: unremapped(seen.v6) }, JSON.stringify(seen)).toEqual({ v4: 0, v6: 0 });
       });
     });
 

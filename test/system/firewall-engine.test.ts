@@ -82,7 +82,7 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("iptables backend (%s): e
 
   beforeAll(async () => {
     env = await setup(backend);
-    const seed = renderFixture("build-runner"); // tcp + udp, 32768-61000 → 49152-61000, host_range
+    const seed = renderFixture("build-runner", { backend: "iptables" }); // tcp + udp, 32768-61000 → 49152-61000, host_range
     env.bundles.push(seed);
     fw = firewallRunner(env.topo.host, seed.file(SCRIPT), backend);
     baseline4 = await fw.save(4);
@@ -206,7 +206,7 @@ describe.skipIf(skip)("another match/to pair (custom-range: 32768-60999 → 4000
   let fw: FirewallRunner;
   beforeAll(async () => {
     env = await setup("nft");
-    const b = renderFixture("custom-range");
+    const b = renderFixture("custom-range", { backend: "iptables" });
     env.bundles.push(b);
     fw = firewallRunner(env.topo.host, b.file(SCRIPT));
   });
@@ -271,7 +271,7 @@ describe.skipIf(skip)("preflight: refuses to run, with a clear message, instead 
   let script: string;
   beforeAll(async () => {
     env = await setup("nft");
-    const b = renderFixture("seed");
+    const b = renderFixture("seed", { backend: "iptables" });
     env.bundles.push(b);
     script = b.file(SCRIPT);
   });

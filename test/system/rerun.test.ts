@@ -81,7 +81,7 @@ describe.skipIf(skip)("re-runs: the unit's apply after every Docker start, every
     servers.push(await startPortEchoServer(topo.upstream, ADDR.serverV4, 9090, "tcp"), await startPortEchoServer(topo.upstream, IMDS, 80, "tcp"));
     // A published container that comes back with Docker (restart policy), as a service would.
     await dockerd.startContainer(["--restart", "always", "-p", "8080:8080", "di-tools", "socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo published"]);
-    bundle = renderYaml(CONFIG);
+    bundle = renderYaml(CONFIG, { backend: "iptables" });
     fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host });
   });
   afterAll(() => tearDown(imds, servers, dockerd, fw, bundle, topo));

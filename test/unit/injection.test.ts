@@ -95,7 +95,10 @@ function check(field: (typeof STRING_FIELDS)[number], payload: string, valueYaml
   const reference = renderBundle(loadConfigString(configWith(field.yaml, yamlString(benign ?? "benign")), { files: reader })).bundle;
   if (!reference) out.problems.push("the harmless reference value did not render");
   // A value may reach dockinit's shell only as one word quoted by the sh helper.
-  else if (ownText(reference) !== (payload.includes("\0") ? ownText(rendered.bundle) : ownText(rendered.bundle).split(shellQuote(payload)).join(shellQuote(benign ?? "benign")))) {
+  // The harmless value is distinctive, so the reference is rewritten (not the
+  // render: a payload's quoted form, '' for the empty string, can occur in the
+  // scripts by itself).
+  else if ((payload.includes("\0") ? ownText(reference) : ownText(reference).split(shellQuote(benign ?? "benign")).join(shellQuote(payload))) !== ownText(rendered.bundle)) {
     out.problems.push("the value changed dockinit's own scripts or units other than as one quoted word");
   }
   if (!isString) return out;

@@ -163,16 +163,16 @@ describe("secrets in the config: a warning with a stable code (DI060), never the
 });
 
 describe("instance metadata: out of containers' reach, IPv4 and IPv6, and no port forward leads to it", () => {
-  it("block_metadata (on by default) drops 169.254.169.254 and fd00:ec2::254 in DOCKINIT-USER, for both families", () => {
-    const plan = planFirewall(loadConfigString("version: 1\n").model!);
+  it("block_metadata (on by default) drops 169.254.169.254 and fd00:ec2::254 in DOCKINIT-USER, for both families (iptables backend)", () => {
+    const plan = planFirewall(loadConfigString("version: 1\nfirewall: { backend: iptables }\n").model!);
     const filter = (fam: 4 | 6) => plan.iptables.find((f) => f.family === fam)!.tables.find((t) => t.table === "filter")!;
     expect(filter(4).rules).toContain("-A DOCKINIT-USER -d 169.254.169.254/32 -j DROP");
     expect(filter(6).rules).toContain("-A DOCKINIT-USER -d fd00:ec2::254/128 -j DROP");
     expect(filter(4).jumps.map((j) => j.spec)).toEqual(["-A DOCKER-USER -j DOCKINIT-USER"]);
   });
 
-  it("the nftables backend drops both in its forward chain, before Docker's (priority filter - 10)", () => {
-    const nft = planFirewall(loadConfigString("version: 1\nfirewall: { backend: nftables }\n").model!).nft;
+  it.each(["version: 1\nfirewall: { backend: nftables }\n", "version: 1\n"])("the nftables backend (asked for, or auto's choice) drops both in its forward chain, before Docker's (priority filter - 10): %j", (yaml) => {
+    const nft = planFirewall(loadConfigString(yaml).model!).nft;
     expect(nft).toMatch(/type filter hook forward priority filter - 10/);
     expect(nft).toContain("ip daddr 169.254.169.254/32 drop");
     expect(nft).toContain("ip6 daddr fd00:ec2::254/128 drop");

@@ -1,0 +1,41 @@
+// One backend per host script, and only the features the config uses: the
+// shipped dockinit-firewall carries no code for the other backend, no ipset
+// code without an ipset, no DNAT code without a port forward. Read from the
+// rendered file, the way an operator would grep it.
+import { describe, expect, it } from "vitest";
+import { loadConfigString, renderBundle } from "../../src/index.js";
+
+const FIREWALL = "/usr/local/sbin/dockinit-firewall";
+const script = (yaml: string): string => {
+  const { bundle, diagnostics } = renderBundle(loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`));
+  if (!bundle) throw new Error(JSON.stringify(diagnostics));
+  return bundle.files.find((f) => f.path === FIREWALL)!.content;
+};
+
+/** What each kind of code looks like in the script (commands it runs, chains it loads). */
+const IPTABLES = [/iptables-restore/, /ip6tables-restore/, /-save" -t/, /DOCKINIT-USER/, /DOCKINIT-POSTROUTING/, /\bapply_iptables\b/];
+const NFTABLES = [/nft -f/, /nft -c/, /table inet dockinit/, /\bapply_nftables\b/];
+const IPSET = [/\bipset (create|restore|destroy|list)\b/, /command -v ipset/];
+/** A port forward's own DNAT (published ports are matched by Docker's DNAT state, which is not this). */
+const DNAT = [/-j DNAT --to-destination/, /\bdnat (ip|ip6) to\b/];
+const WATCH = [/docker events/, /\bdo_watch\b/];
+
+const FORWARD = "port_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n";
+const EGRESS = "containers: { egress_allow: [198.51.100.0/24] }";
+
+const rows: { name: string; yaml: string; has: RegExp[][]; lacks: RegExp[][] }[] = [
+  { name: "nftables, nothing else", yaml: "firewall: { backend: nftables }\n", has: [NFTABLES], lacks: [IPTABLES, IPSET, DNAT, WATCH] },
+  { name: "nftables with egress, deny and a port forward", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n${FORWARD}`, has: [NFTABLES, DNAT], lacks: [IPTABLES, IPSET, WATCH] },
+  { name: "iptables, nothing else", yaml: "firewall: { backend: iptables }\n", has: [IPTABLES, WATCH], lacks: [NFTABLES, IPSET, DNAT] },
+  { name: "iptables with egress", yaml: `firewall: { backend: iptables, ${EGRESS} }\n`, has: [IPTABLES, IPSET], lacks: [NFTABLES, DNAT] },
+  { name: "iptables with default deny", yaml: "firewall: { backend: iptables, published: { default: deny } }\n", has: [IPTABLES, IPSET], lacks: [NFTABLES, DNAT] },
+  { name: "auto with a port forward (iptables)", yaml: FORWARD, has: [IPTABLES, DNAT], lacks: [NFTABLES] },
+];
+
+describe("the shipped firewall script carries one backend and the features in use", () => {
+  it.each(rows)("$name", ({ yaml, has, lacks }) => {
+    const text = script(yaml);
+    for (const kind of has) expect(kind.some((re) => re.test(text)), `expected one of ${kind.join(" ")}`).toBe(true);
+    for (const kind of lacks) for (const re of kind) expect(text, `must not contain ${re}`).not.toMatch(re);
+  });
+});

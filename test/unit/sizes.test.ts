@@ -1,0 +1,14 @@
+// BENCHMARKS.md's user-data size table is this code's output, not a copy that
+// can drift: re-computed here and compared as text.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import { REPO, SHARED_EXAMPLES } from "../support/fixtures.js";
+import { sharedExamplesPresent } from "../support/system.js";
+
+it.skipIf(!sharedExamplesPresent(SHARED_EXAMPLES))("BENCHMARKS.md holds the size table of this code (node scripts/sizes.mjs --write)", async () => {
+  const { sizeSection } = (await import(join(REPO, "scripts", "sizes.mjs"))) as { sizeSection: () => Promise<string> };
+  const section = await sizeSection();
+  expect(section).toMatch(/\| seed \| nftables \|/);
+  expect(readFileSync(join(REPO, "BENCHMARKS.md"), "utf8")).toContain(section);
+});
