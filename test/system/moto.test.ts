@@ -155,8 +155,8 @@ describe.skipIf(skip)("launch templates against moto's EC2 server", () => {
     const second = writeConfig(configText({ to: "50000-61000", lt: "  name: build-runner" }));
     const changed = await cli(["diff"]);
     expect(changed.code).toBe(1);
-    expect(changed.stdout).toMatch(/^-.*--to-ports 49152-61000$/m);
-    expect(changed.stdout).toMatch(/^\+.*--to-ports 50000-61000$/m);
+    expect(changed.stdout).toMatch(/^-.*masquerade to :49152-61000$/m); // auto: the nftables backend
+    expect(changed.stdout).toMatch(/^\+.*masquerade to :50000-61000$/m);
 
     const promoted = await cli(["push", "--set-default"]);
     expect(promoted.code).toBe(0);
