@@ -10,6 +10,7 @@ export function renderFirewallScript(model: Model): Artifact {
   const families = plan.iptables.filter((f) => f.tables.length > 0);
   const nft = model.firewall.backend === "nftables";
   const egressAllow = model.firewall.containers.egressAllow.length > 0;
+  const proxy = proxyProtocols(model);
   // One backend per script, and only the features the config uses: the
   // template's sections for the other backend, for ipsets and for egress
   // are left out rather than shipped as dead code.
@@ -18,13 +19,13 @@ export function renderFirewallScript(model: Model): Artifact {
     backend: model.firewall.backend,
     iptables: !nft,
     nftables: nft,
-    ipsets: !nft && (egressAllow || proxyProtocols(model).length > 0),
+    ipsets: !nft && (egressAllow || proxy.length > 0),
     externalInterface: model.firewall.externalInterface,
     families: families.map((f) => f.family).join(" "),
     familyRules: families,
     nft: plan.nft,
     nftPolicies: plan.nftPolicies,
-    proxyProtocols: proxyProtocols(model).join(" "),
+    proxyProtocols: proxy.join(" "),
     egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
     // literal entries; the script adds the DNS servers from daemon.json.

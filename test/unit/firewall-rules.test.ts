@@ -2,15 +2,13 @@
 // IPv4 and IPv6. The system tests prove what the rules do to packets; these
 // pin which rules exist, so a change to either shows up in review.
 import { describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { loadConfigString, planFirewall } from "../../src/index.js";
 import { describeRule, explainFirewall } from "../../src/render/explain.js";
+import { withBackend } from "../support/render.js";
 
-/** The iptables backend's rules for a config fragment (its backend is set to iptables unless the fragment names one). */
+/** The iptables backend's rules for a config fragment (whatever auto would choose for it). */
 function rules(yaml: string, family: 4 | 6, table: "nat" | "filter"): string[] {
-  const doc = (parse(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`) ?? {}) as { firewall?: Record<string, unknown> };
-  doc.firewall = { backend: "iptables", ...doc.firewall };
-  const { model, diagnostics } = loadConfigString(stringify(doc));
+  const { model, diagnostics } = loadConfigString(withBackend(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`, "iptables"));
   if (!model) throw new Error(JSON.stringify(diagnostics));
   return planFirewall(model).iptables.find((f) => f.family === family)?.tables.find((t) => t.table === table)?.rules ?? [];
 }
