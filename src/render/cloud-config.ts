@@ -126,23 +126,25 @@ export function renderCloudConfig(model: Model, artifacts: Artifact[]): string {
   const out: string[] = [CLOUD_CONFIG_HEADER];
   if (doc.bootcmd) {
     out.push("bootcmd:\n");
-    for (const cmd of doc.bootcmd) out.push(`  - - ${cmd.map(yamlScalar).join("\n    - ")}\n`);
+    for (const cmd of doc.bootcmd) out.push(`- - ${cmd.map(yamlScalar).join("\n  - ")}\n`);
   }
   out.push("write_files:\n");
   for (const f of doc.write_files) {
-    out.push(`  - path: ${yamlScalar(f.path)}\n`);
-    if (blockSafe(f.content)) out.push(literalBlock("content", f.content, "    "));
-    else out.push(`    content: ${yamlDoubleQuoted(f.content)}\n`);
-    out.push(`    permissions: ${yamlDoubleQuoted(f.permissions)}\n`, `    owner: ${yamlScalar(f.owner)}\n`);
-    if (f.append) out.push("    append: true\n");
-    if (f.defer) out.push("    defer: true\n");
+    // List items at the key's own indentation (YAML allows it): a script's
+    // lines are indented by four spaces, not six.
+    out.push(`- path: ${yamlScalar(f.path)}\n`);
+    if (blockSafe(f.content)) out.push(literalBlock("content", f.content, "  "));
+    else out.push(`  content: ${yamlDoubleQuoted(f.content)}\n`);
+    out.push(`  permissions: ${yamlDoubleQuoted(f.permissions)}\n`, `  owner: ${yamlScalar(f.owner)}\n`);
+    if (f.append) out.push("  append: true\n");
+    if (f.defer) out.push("  defer: true\n");
   }
-  if (doc.packages) out.push("packages:\n", ...doc.packages.map((p) => `  - ${yamlScalar(p)}\n`));
+  if (doc.packages) out.push("packages:\n", ...doc.packages.map((p) => `- ${yamlScalar(p)}\n`));
   out.push("runcmd:\n");
   for (const cmd of doc.runcmd) {
-    if (typeof cmd === "string") out.push(`  - ${yamlScalar(cmd)}\n`);
-    else if (cmd.length === 0) out.push("  - []\n");
-    else out.push(`  - - ${cmd.map(yamlScalar).join("\n    - ")}\n`);
+    if (typeof cmd === "string") out.push(`- ${yamlScalar(cmd)}\n`);
+    else if (cmd.length === 0) out.push("- []\n");
+    else out.push(`- - ${cmd.map(yamlScalar).join("\n  - ")}\n`);
   }
   return out.join("");
 }

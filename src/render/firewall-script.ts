@@ -24,13 +24,15 @@ export function renderFirewallScript(model: Model): Artifact {
     families: families.map((f) => f.family).join(" "),
     familyRules: families,
     nft: plan.nft,
-    nftPolicies: plan.nftPolicies,
+    nftParts: plan.nftParts,
     proxyProtocols: proxy.join(" "),
     egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
     // literal entries; the script adds the DNS servers from daemon.json.
     egressFamilies: egressAllow ? (nft ? "4 6" : families.map((f) => f.family).join(" ")) : "",
     nftPortForwards: nft && model.portForwards.length > 0,
+    // Whether anything about the Docker found can defeat this backend.
+    engineWarnings: !nft || model.portForwards.length > 0,
     hostRange: model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false,
     summary: plan.summary,
   });

@@ -39,5 +39,8 @@ const compiled = {
 export type TemplateName = keyof typeof compiled;
 
 export function renderTemplate(name: TemplateName, data: object): string {
-  return compiled[name](data);
+  // Sections a config does not use leave their blank separators behind: one
+  // blank line between blocks is enough. (No template's data holds a blank
+  // line that matters: rule payloads and rulesets have none.)
+  return compiled[name](data).replace(/\n{3,}/g, "\n\n");
 }

@@ -99,14 +99,14 @@ describe("user write_files, packages and runcmd", () => {
     const b = render("user_data:\n  write_files: [{ path: /etc/motd, source: motd.txt, permissions: '0600', owner: 'root:adm', defer: true }]\n").bundle!;
     const f = b.files.find((x) => x.path === "/etc/motd")!;
     expect(f).toMatchObject({ content: files["motd.txt"], permissions: "0600", owner: "root:adm", defer: true, origin: "user" });
-    expect(b.cloudConfig).toMatch(/- path: \/etc\/motd\n {4}content: \|\n {6}hello from a file\n {4}permissions: "0600"\n {4}owner: root:adm\n {4}defer: true/);
+    expect(b.cloudConfig).toMatch(/^- path: \/etc\/motd\n {2}content: \|\n {4}hello from a file\n {2}permissions: "0600"\n {2}owner: root:adm\n {2}defer: true/m);
   });
 
   it("packages and runcmd merge after dockinit's own boot step", () => {
     const b = render("user_data:\n  packages: [jq]\n  runcmd: [[systemctl, enable, --now, docker], 'echo done']\n").bundle!;
-    expect(b.cloudConfig).toContain("packages:\n  - jq\n");
-    expect(b.cloudConfig).toMatch(/runcmd:\n {2}- - \/usr\/local\/sbin\/dockinit-boot\n {2}- - systemctl\n/);
-    expect(b.cloudConfig).toContain("  - echo done\n");
+    expect(b.cloudConfig).toContain("packages:\n- jq\n");
+    expect(b.cloudConfig).toMatch(/runcmd:\n- - \/usr\/local\/sbin\/dockinit-boot\n- - systemctl\n/);
+    expect(b.cloudConfig).toContain("\n- echo done\n");
   });
 });
 

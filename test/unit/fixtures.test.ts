@@ -3,7 +3,7 @@
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { bundleEntries, loadConfig, renderBundle } from "../../src/index.js";
 import { fixtureCases, FIXTURES, SHARED_EXAMPLES } from "../support/fixtures.js";
@@ -33,6 +33,16 @@ describe.each(nonEmpty(fixtureCases(), "golden fixtures"))("fixture %s", (name) 
         await expect(entry.content.toString()).toMatchFileSnapshot(golden);
       }
     }
+  });
+
+  it("holds no golden file the bundle no longer produces (a stale file would be reviewed as shipped)", () => {
+    const bundle = render(name);
+    const produced = bundleEntries(bundle).map((e) => (e.path === "user-data" && bundle.manifest.userData.encoding === "gzip" ? "user-data.decoded" : e.path));
+    const expectedDir = join(FIXTURES, name, "expected");
+    const onDisk = (readdirSync(expectedDir, { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
+      .filter((d) => d.isFile())
+      .map((d) => relative(expectedDir, join(d.parentPath, d.name)));
+    expect(nonEmpty(onDisk, `golden files of ${name}`).sort()).toEqual([...produced].sort());
   });
 
   it("writes dockinit's own files in ASCII (so MIME parts stay 7bit and readable)", () => {

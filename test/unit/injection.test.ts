@@ -275,7 +275,7 @@ describe("limits: each with a clear message naming the limit", () => {
     { name: "a value nested 20,000 levels deep", yaml: `version: 1\ndocker: { daemon: { settings: { a: ${"[".repeat(20_000)}${"]".repeat(20_000)} } } }\n`, code: "DI001", says: /nests deeper than the parser can follow \(dockinit.yaml allows 32 levels\)/ },
     { name: "a 64-character name", yaml: `version: 1\nname: ${"a".repeat(64)}\n`, code: "DI017", says: /not a valid name/ },
     { name: "a 129-character launch template name", yaml: `version: 1\nlaunch_template: { name: ${"a".repeat(129)} }\n`, code: "DI016", says: /maximum 128/ },
-    { name: "user-data over 16 KiB", yaml: `version: 1\nuser_data: { gzip: never }\n`, code: "DI047", says: /16384/ },
+    { name: "user-data over 16 KiB", yaml: `version: 1\nuser_data: { gzip: never, write_files: [{ path: /big, content: "${"x".repeat(16384)}" }] }\n`, code: "DI047", says: /16384/ },
     { name: "a 4097-byte path", yaml: `version: 1\nuser_data: { write_files: [{ path: /${"a/".repeat(2048)}b, content: x }] }\n`, code: "DI046", says: /4096-byte PATH_MAX/ },
     { name: "a 256-byte file name", yaml: `version: 1\nuser_data: { write_files: [{ path: /${"a".repeat(256)}, content: x }] }\n`, code: "DI046", says: /255-byte NAME_MAX/ },
   ];

@@ -1,0 +1,102 @@
+// The firewall as data: every rule dockinit loads is a Rule (which chain,
+// which family, an ordered list of typed matches, a verdict, and what it
+// means in words), built once from the model. Printers turn the same rules
+// into iptables-restore lines (print-iptables.ts), the nftables ruleset
+// (print-nft.ts) and explain's sentences; nothing reads a printed rule back.
+import type { Cidr, Family } from "../config/net.js";
+
+/** A port range; low = high for one port. */
+export interface Ports {
+  low: number;
+  high: number;
+}
+
+export type Proto = "tcp" | "udp" | "icmp" | "ipv6-icmp";
+
+/** Connection-tracking facts about a packet (conntrack / ct). */
+export interface CtMatch {
+  /** "dnat": the connection's destination was rewritten (by Docker or by us). */
+  state?: "invalid" | "related" | "dnat";
+  /** Negates `state`. */
+  notState?: boolean;
+  /** Address the reply comes from (a port forward's target). */
+  replySrc?: { family: Family; address: string };
+  /** Destination port the client asked for, before any DNAT. */
+  origDstPort?: number;
+  /** Source port of the reply (a port forward's target port). */
+  replySrcPort?: number;
+  /** The packet travels the way the connection was opened. */
+  original?: true;
+}
+
+/** The sets dockinit fills on the host: egress allow-lists, docker-proxy's ports. */
+export type SetRef = { kind: "egress"; family: Family } | { kind: "proxy"; protocol: "tcp" | "udp" };
+
+/** One match, printed in the order given (iptables-save keeps module order). */
+export type Match =
+  | { src: Cidr }
+  | { dst: Cidr; not?: true }
+  | { iif: string; not?: true }
+  | { oif: string }
+  | { proto: Proto }
+  | { sport: Ports; proto: "tcp" | "udp" }
+  | { dport: Ports; proto: "tcp" | "udp" }
+  | { localAddress: "src" | "dst" }
+  | { ct: CtMatch }
+  | { set: SetRef; not?: true; proto?: "tcp" | "udp" };
+
+export type Verdict =
+  /** Let it through, for good (a port forward Docker's FORWARD policy would drop). */
+  | { accept: true }
+  /** None of dockinit's remaining rules apply: back to Docker's (or the hook's) own. */
+  | { pass: true }
+  | { drop: true }
+  | { jump: ChainId }
+  | { masquerade: { toPorts?: Ports } }
+  | { dnat: { family: Family; address: string; port: number } };
+
+/**
+ * dockinit's chains, by what they are for. The printers name them:
+ * DOCKINIT-USER (jumped from DOCKER-USER) / nft `forward`, and so on.
+ */
+export type ChainId = "prerouting" | "output" | "postrouting" | "input" | "forward" | "egress" | "direct";
+
+export interface Rule {
+  chain: ChainId;
+  /** Only this family; undefined: both (nftables prints it once, iptables in each). */
+  family?: Family;
+  match: Match[];
+  verdict: Verdict;
+  /** What the rule does, in plain words (explain prints it beside the rule). */
+  means: string;
+}
+
+/** The placeholder the script replaces with the external interface found at apply time. */
+export const EXT_IF = "@EXT_IF@";
+
+/**
+ * Docker's bridges: docker0 (and docker_gwbridge) and the br-<id> of every
+ * user network. Traffic from or to one of them is a container's; every other
+ * interface (each ENI, a VPN, a tunnel) is outside. Written as iptables'
+ * prefix match; nftables' "*" is the same.
+ */
+export const BRIDGE_PATTERNS = ["docker+", "br-+"] as const;
+
+/** The family a rule is limited to by its own matches (an address, a DNAT target), if any. */
+export function impliedFamily(rule: Rule): Family | undefined {
+  for (const m of rule.match) {
+    if ("src" in m) return m.src.family;
+    if ("dst" in m) return m.dst.family;
+    if ("ct" in m && m.ct.replySrc) return m.ct.replySrc.family;
+    if ("set" in m && m.set.kind === "egress") return m.set.family;
+    if ("proto" in m && !("dport" in m) && !("sport" in m)) {
+      if (m.proto === "icmp") return 4;
+      if (m.proto === "ipv6-icmp") return 6;
+    }
+  }
+  if ("dnat" in rule.verdict) return rule.verdict.dnat.family;
+  return rule.family;
+}
+
+/** Whether a rule is loaded for a family (iptables: one table set per family). */
+export const inFamily = (rule: Rule, family: Family): boolean => (impliedFamily(rule) ?? family) === family;
