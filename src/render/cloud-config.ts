@@ -84,6 +84,9 @@ function literalBlock(key: string, s: string, indent: string): string {
     .join("\n")}\n`;
 }
 
+/** What cloud-init's write_files uses when an entry names no mode or owner. */
+export const WRITE_FILES_DEFAULTS = { permissions: "0644", owner: "root:root" } as const;
+
 /** The cloud-config as data: what cloud-init must read back from the text. */
 export interface CloudConfig {
   bootcmd?: string[][];
@@ -135,7 +138,9 @@ export function renderCloudConfig(model: Model, artifacts: Artifact[]): string {
     out.push(`- path: ${yamlScalar(f.path)}\n`);
     if (blockSafe(f.content)) out.push(literalBlock("content", f.content, "  "));
     else out.push(`  content: ${yamlDoubleQuoted(f.content)}\n`);
-    out.push(`  permissions: ${yamlDoubleQuoted(f.permissions)}\n`, `  owner: ${yamlScalar(f.owner)}\n`);
+    // cloud-init's own defaults (cc_write_files: 0644, root:root) go unsaid.
+    if (f.permissions !== WRITE_FILES_DEFAULTS.permissions) out.push(`  permissions: ${yamlDoubleQuoted(f.permissions)}\n`);
+    if (f.owner !== WRITE_FILES_DEFAULTS.owner) out.push(`  owner: ${yamlScalar(f.owner)}\n`);
     if (f.append) out.push("  append: true\n");
     if (f.defer) out.push("  defer: true\n");
   }

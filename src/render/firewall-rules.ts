@@ -72,7 +72,7 @@ export function egressEntries(model: Model, family: Family): string[] {
 
 const hostPort = (family: Family, address: string, port: number) => (family === 4 ? `${address}:${port}` : `[${address}]:${port}`);
 
-/** The source-port rewrite (notes on NACLs: replies must come back inside the range they allow). */
+/** The source-port rewrite: a network ACL lets replies back in only to the ports it allows, so connections must leave from them. */
 function ephemeralRules(model: Model): Rule[] {
   const ep = model.ephemeral;
   if (!ep.enabled) return [];

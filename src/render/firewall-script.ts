@@ -7,6 +7,9 @@ import { renderTemplate } from "./templates.js";
 
 export function renderFirewallScript(model: Model): Artifact {
   const plan = planFirewall(model);
+  // status prints the summary from a quoted here-document: each sentence is
+  // one line of parsed values, never the delimiter.
+  for (const line of plan.summary) if (line.includes("\n") || line.trim() === "DOCKINIT_SUMMARY") throw new Error(`summary line cannot ship in a here-document: ${line}`);
   const families = plan.iptables.filter((f) => f.tables.length > 0);
   const nft = model.firewall.backend === "nftables";
   const egressAllow = model.firewall.containers.egressAllow.length > 0;

@@ -98,6 +98,12 @@ def main(argv):
                     errors.append("YAML does not load: %s" % str(e).splitlines()[0])
                     doc = None
                 if doc is not None:
+                    # What cloud-init's write_files does with an entry that names
+                    # no mode or owner (cc_write_files' DEFAULT_PERMS, DEFAULT_OWNER).
+                    for entry in doc.get("write_files") or [] if isinstance(doc, dict) else []:
+                        if isinstance(entry, dict):
+                            entry.setdefault("permissions", "0644")
+                            entry.setdefault("owner", "root:root")
                     text_json = canonical(doc)
                     if hashlib.sha256(text_json.encode("ascii")).hexdigest() != item["sha"]:
                         errors.append("cloud-config does not read back as emitted")

@@ -38,7 +38,7 @@ describe("firewall.backend: auto", () => {
     // The shipped script carries that backend, and status prints the same sentence.
     const script = file(bundle, FIREWALL)!;
     expect(script).toMatch(new RegExp(`^readonly BACKEND='${backend}'$`, "m"));
-    expect(script).toContain(`echo '${line!.slice(2).replaceAll("'", "'\\''")}'`);
+    expect(script).toMatch(new RegExp(`<<'DOCKINIT_SUMMARY'\n(.*\n)*${line!.slice(2).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n`));
     // The watch exists only for the iptables backend (nftables has nothing to re-assert).
     expect(file(bundle, WATCH) !== undefined).toBe(backend === "iptables");
     // dockinit-boot installs nft where it is missing, by apt's and dnf's names.

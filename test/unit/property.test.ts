@@ -140,20 +140,18 @@ const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScr
 /** The iptables-restore payloads and the nft ruleset as the firewall script carries them in its here-documents. */
 function embeddedRules(script: string): { payloads: Map<string, string>; nft: string | undefined; nftPolicies: string | undefined } {
   const payloads = new Map<string, string>();
-  let nft: string | undefined;
-  let nftPolicies: string | undefined;
   const docs = quotedHeredocs(script);
   const re = /^payload_(\d)_(nat|filter)\(\) \{$/gm;
   const names = [...script.matchAll(re)].map((m) => `${m[1]}/${m[2]}`);
   let p = 0;
-  for (const d of docs) {
-    if (d.delimiter === "DOCKINIT_RULES") payloads.set(names[p++] ?? `?${p}`, d.body);
-    if (d.delimiter === "DOCKINIT_NFT") {
-      if (nft === undefined) nft = d.body;
-      else nftPolicies = d.body;
-    }
-  }
-  return { payloads, nft, nftPolicies };
+  for (const d of docs) if (d.delimiter === "DOCKINIT_RULES") payloads.set(names[p++] ?? `?${p}`, d.body);
+  // nft_ruleset prints the table around its parts: every part for apply, all
+  // but the nat chains (the one part behind `[ "${1:-}" = filter ] ||`) for apply-policies.
+  const parts = docs.filter((d) => d.delimiter === "DOCKINIT_NFT").map((d) => d.body);
+  if (parts.length === 0) return { payloads, nft: undefined, nftPolicies: undefined };
+  const nat = /\[ "\$\{1:-\}" = filter \] \|\| cat <<'DOCKINIT_NFT'\n([^]*?)DOCKINIT_NFT\n/.exec(script)?.[1];
+  const table = (bodies: string[]) => `table inet dockinit {\n${bodies.map((b) => `${b}\n`).join("")}}`;
+  return { payloads, nft: table(parts), nftPolicies: table(parts.filter((b) => `${b}\n` !== nat)) };
 }
 
 describe("property: generated configs are rejected with coded diagnostics or render into bundles every validator accepts", () => {

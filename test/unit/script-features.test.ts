@@ -3,7 +3,8 @@
 // code without an ipset, no DNAT code without a port forward. Read from the
 // rendered file, the way an operator would grep it.
 import { describe, expect, it } from "vitest";
-import { loadConfigString, renderBundle } from "../../src/index.js";
+import { execFileSync } from "node:child_process";
+import { loadConfigString, planFirewall, renderBundle } from "../../src/index.js";
 
 const FIREWALL = "/usr/local/sbin/dockinit-firewall";
 const script = (yaml: string): string => {
@@ -37,5 +38,25 @@ describe("the shipped firewall script carries one backend and the features in us
     const text = script(yaml);
     for (const kind of has) expect(kind.some((re) => re.test(text)), `expected one of ${kind.join(" ")}`).toBe(true);
     for (const kind of lacks) for (const re of kind) expect(text, `must not contain ${re}`).not.toMatch(re);
+  });
+});
+
+describe("the nftables script prints exactly the planned table (run through bash)", () => {
+  const configs = [
+    "firewall: { backend: nftables }\n",
+    `firewall: { backend: nftables, published: { default: deny, rules: [{ port: 8080, allow: [203.0.113.0/24] }] }, ${EGRESS} }\n${FORWARD}`,
+    "ephemeral_ports: { enabled: false }\nfirewall: { backend: nftables, containers: { block_metadata: false } }\n",
+  ];
+  it.each(configs)("%s", (yaml) => {
+    const { bundle, diagnostics } = renderBundle(loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`));
+    if (!bundle) throw new Error(JSON.stringify(diagnostics));
+    const text = bundle.files.find((f) => f.path === FIREWALL)!.content;
+    expect(text).toMatch(/\nmain "\$@"\n$/);
+    // The script's functions without its last line (the call to main).
+    const defs = text.replace(/main "\$@"\n$/, "");
+    const run = (arg: string) => execFileSync("bash", ["-c", `${defs}\nnft_ruleset ${arg}`], { encoding: "utf8" });
+    const plan = planFirewall(loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`).model!);
+    expect(run("")).toBe(plan.nft);
+    expect(run("filter")).toBe(plan.nftPolicies);
   });
 });
