@@ -3,7 +3,6 @@
 // printed beside the same line the script loads: nothing parses a rule back.
 import type { Model } from "../model.js";
 import { EXT_IF, planFirewall } from "./firewall-rules.js";
-import { nftLine } from "./print-nft.js";
 
 export function explainFirewall(model: Model): string {
   const plan = planFirewall(model);
@@ -17,10 +16,7 @@ export function explainFirewall(model: Model): string {
       t.rules.forEach((rule, i) => out.push(`${rule.replaceAll(EXT_IF, ext)}    # ${t.means[i]}`));
     }
   }
-  if (plan.nft) {
-    // The ruleset as loaded, then each chain's rules with their words.
-    out.push("", "## nftables", plan.nft.replaceAll(EXT_IF, ext).trimEnd(), "", "## nftables rules in words");
-    for (const r of plan.rules) out.push(`${r.chain}: ${nftLine(r).replaceAll(EXT_IF, ext)}    # ${r.means}`);
-  }
+  // The ruleset as loaded, each rule followed by its words as an nft comment.
+  if (plan.nft) out.push("", "## nftables", plan.nftExplained.replaceAll(EXT_IF, ext).trimEnd());
   return `${out.join("\n")}\n`;
 }

@@ -28,6 +28,8 @@ export interface FirewallPlan {
   nftPolicies: string;
   /** The ruleset's pieces, as the script composes them (full, or without nat). */
   nftParts: NftParts;
+  /** The whole nftables table with each rule's words as a comment (explain). */
+  nftExplained: string;
   /** Human-readable summary lines, one per policy (for `status` and `explain`). */
   summary: string[];
 }
@@ -283,6 +285,8 @@ function nftSets(model: Model): NftSet[] {
 export function planFirewall(model: Model): FirewallPlan {
   const rules = firewallRules(model);
   const iptables = model.firewall.backend === "iptables" ? [iptablesFamily(rules, 4), iptablesFamily(rules, 6)] : [];
-  const nft = model.firewall.backend === "nftables" ? nftRuleset(rules, nftSets(model)) : { full: "", policies: "", parts: { sets: "", nat: "", filter: "" } };
-  return { rules, iptables, nft: nft.full, nftPolicies: nft.policies, nftParts: nft.parts, summary: summarise(model) };
+  const nftables = model.firewall.backend === "nftables";
+  const nft = nftables ? nftRuleset(rules, nftSets(model)) : { full: "", policies: "", parts: { sets: "", nat: "", filter: "" } };
+  const nftExplained = nftables ? nftRuleset(rules, nftSets(model), true).full : "";
+  return { rules, iptables, nft: nft.full, nftPolicies: nft.policies, nftParts: nft.parts, nftExplained, summary: summarise(model) };
 }

@@ -95,11 +95,11 @@ export function nftLine(rule: Rule): string {
   return [...match.flatMap(matchText), verdictText(rule)].join(" ");
 }
 
-function chainText(id: ChainId, rules: Rule[], always = false): string[] {
+function chainText(id: ChainId, rules: Rule[], always: boolean, annotate: boolean): string[] {
   const mine = rules.filter((r) => r.chain === id);
   if (mine.length === 0 && !always) return [];
   const hook = HOOKS[id];
-  return [`\tchain ${id} {`, ...(hook ? [`\t\ttype ${hook}; policy accept;`] : []), ...mine.map((r) => `\t\t${nftLine(r)}`), "\t}"];
+  return [`\tchain ${id} {`, ...(hook ? [`\t\ttype ${hook}; policy accept;`] : []), ...mine.map((r) => `\t\t${nftLine(r)}${annotate ? `    # ${r.means}` : ""}`), "\t}"];
 }
 
 function setText(set: NftSet): string[] {
@@ -109,14 +109,18 @@ function setText(set: NftSet): string[] {
   return [`\tset ${nftSetName(set.ref)} {`, `\t\ttype ${type}`, ...interval, ...elements, "\t}"];
 }
 
-/** The table's parts, and the whole table with and without its nat chains. */
-export function nftRuleset(rules: Rule[], sets: NftSet[]): { full: string; policies: string; parts: NftParts } {
+/**
+ * The table's parts, and the whole table with and without its nat chains.
+ * `annotate` puts each rule's words after it as an nft comment (explain's
+ * listing, still a file `nft -f` reads).
+ */
+export function nftRuleset(rules: Rule[], sets: NftSet[], annotate = false): { full: string; policies: string; parts: NftParts } {
   const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
   // postrouting is always there: the source-port rewrite's chain, even when empty.
   const parts: NftParts = {
     sets: text(sets.flatMap(setText)),
-    nat: text(NAT.flatMap((id) => chainText(id, rules, id === "postrouting"))),
-    filter: text(FILTER.flatMap((id) => chainText(id, rules))),
+    nat: text(NAT.flatMap((id) => chainText(id, rules, id === "postrouting", annotate))),
+    filter: text(FILTER.flatMap((id) => chainText(id, rules, false, annotate))),
   };
   const open = "table inet dockinit {\n";
   return { full: `${open}${parts.sets}${parts.nat}${parts.filter}}\n`, policies: `${open}${parts.sets}${parts.filter}}\n`, parts };

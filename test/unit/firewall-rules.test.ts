@@ -217,3 +217,19 @@ describe("dockinit explain", () => {
     expect(text).toContain("-A DOCKINIT-USER -s 203.0.113.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 --ctdir ORIGINAL -j RETURN    # published port 8080/tcp: allow from 203.0.113.0/24\n");
   });
 });
+
+describe("dockinit explain, nftables backend", () => {
+  it("lists the table as loaded, every rule followed by its words as an nft comment", () => {
+    const { model } = loadConfigString(
+      "version: 1\nfirewall:\n  backend: nftables\n  external_interface: ens5\n  published: { default: deny, rules: [{ port: 8080, allow: [203.0.113.0/24] }] }\n  containers: { egress_allow: [198.51.100.0/24] }\n",
+    );
+    const text = explainFirewall(model!);
+    const table = text.slice(text.indexOf("table inet dockinit {"));
+    const ruleLines = table.split("\n").filter((l) => l.startsWith("\t\t") && !/^\t\t(type|flags|auto-merge|elements)\b/.test(l));
+    expect(ruleLines.length).toBeGreaterThan(10);
+    for (const line of ruleLines) expect(line, line).toMatch(/\S {4}# \S/);
+    // Without the comments it is exactly what the script loads.
+    expect(table.replace(/ {4}# .*$/gm, "")).toBe(planFirewall(model!).nft.replaceAll("@EXT_IF@", "ens5"));
+    expect(text).toContain('oifname "docker*" return    # to a container: not egress');
+  });
+});

@@ -12,3 +12,12 @@ it.skipIf(!sharedExamplesPresent(SHARED_EXAMPLES))("BENCHMARKS.md holds the size
   expect(section).toMatch(/\| seed \| nftables \|/);
   expect(readFileSync(join(REPO, "BENCHMARKS.md"), "utf8")).toContain(section);
 });
+
+// The README's claim: the built-in default and the seed example ship as
+// readable text, under EC2's 16,384 bytes without gzip.
+it.skipIf(!sharedExamplesPresent(SHARED_EXAMPLES))("the built-in default and the seed config fit EC2's 16,384 bytes raw (gzip: auto leaves them readable)", async () => {
+  const { sizeSection } = (await import(join(REPO, "scripts", "sizes.mjs"))) as { sizeSection: () => Promise<string> };
+  const section = await sizeSection();
+  for (const name of ["built-in default", "seed"]) expect(section).toMatch(new RegExp(`^\\| ${name} \\| nftables \\| [\\d,]+ \\| [\\d,]+ \\| yes \\|$`, "m"));
+  expect(readFileSync(join(REPO, "out", "user-data"), "utf8")).toMatch(/^#cloud-config\n/);
+});
