@@ -17,4 +17,10 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  {
+    // Data flows one way: config -> model -> render -> bundle. The earlier
+    // stages never import a later one.
+    files: ["src/config/**/*.ts", "src/model.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["**/render/*", "**/bundle/*", "**/aws/*", "**/cli/*"], message: "config and model come before render, bundle, aws and cli" }] }] },
+  },
 );

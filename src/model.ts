@@ -7,7 +7,7 @@ import { diagnostic, type Diagnostic } from "./config/errors.js";
 import { parseCidr, parseHostPort, parsePortRange, type Cidr, type Family, type PortRange } from "./config/net.js";
 import { AMAZON_RESOLVER, type Config } from "./config/schema.js";
 import { findSecrets, findSecretsInFile } from "./config/secrets.js";
-import { RESERVED_PATHS } from "./render/paths.js";
+import { RESERVED_PATHS } from "./host-paths.js";
 
 export type Protocol = "tcp" | "udp";
 

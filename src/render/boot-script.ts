@@ -2,7 +2,7 @@
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
 import { proxyProtocols } from "./firewall-rules.js";
-import { HOST_PATHS } from "./paths.js";
+import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 import { needsVpcResolver, unitNames } from "./units.js";
 

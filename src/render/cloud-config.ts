@@ -10,7 +10,7 @@
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
 import { hasPolicies } from "./firewall-rules.js";
-import { HOST_PATHS } from "./paths.js";
+import { HOST_PATHS } from "../host-paths.js";
 import { shellQuote } from "./templates.js";
 import { DOCKER_DROP_IN } from "./units.js";
 

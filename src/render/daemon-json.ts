@@ -4,7 +4,7 @@
 // metadata lookup fails). Keys are sorted: same input, same bytes.
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
-import { HOST_PATHS } from "./paths.js";
+import { HOST_PATHS } from "../host-paths.js";
 import { needsProxyWrapper } from "./proxy-script.js";
 
 function sortKeys(value: unknown): unknown {

@@ -2,7 +2,7 @@
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
 import { egressEntries, planFirewall, proxyProtocols } from "./firewall-rules.js";
-import { HOST_PATHS } from "./paths.js";
+import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 
 export function renderFirewallScript(model: Model): Artifact {

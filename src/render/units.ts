@@ -4,7 +4,7 @@
 import type { Model } from "../model.js";
 import { hasPolicies } from "./firewall-rules.js";
 import type { Artifact } from "./artifact.js";
-import { HOST_PATHS } from "./paths.js";
+import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 
 const unit = (path: string, content: string): Artifact => ({ path, content, permissions: "0644", owner: "root:root", origin: "dockinit" });

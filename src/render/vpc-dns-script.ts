@@ -1,7 +1,7 @@
 // /usr/local/sbin/dockinit-vpc-dns: resolves `vpc` at boot (see the template).
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
-import { HOST_PATHS } from "./paths.js";
+import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 
 export function renderVpcDnsScript(model: Model): Artifact {

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { catalogue, formatDiagnostic, hasErrors, loadConfigString, planFirewall, renderBundle, writeBundle, type Bundle, type Diagnostic } from "../../src/index.js";
 import { runCli } from "../../src/cli/main.js";
-import { HOST_PATHS } from "../../src/render/paths.js";
+import { HOST_PATHS } from "../../src/host-paths.js";
 import type { Model } from "../../src/model.js";
 import { CloudInitBatch, RuleBatch, type CloudInitFailure, ShapeCache, checkScripts, quotedHeredocs, scratchDir, sortKeysDeep, type RuleFinding, type ScriptFinding } from "../support/bulk-checks.js";
 import { configText, GENERATED_FILES, type GeneratedConfig } from "../support/config-arbitraries.js";

@@ -13,7 +13,7 @@ import { bundleEntries, catalogue, loadConfig, loadConfigString, planFirewall, r
 import { runCli } from "../../src/cli/main.js";
 import { SECRET_PATTERNS, secretKind, SHORTEST_SECRET } from "../../src/config/secrets.js";
 import fc from "fast-check";
-import { HOST_PATHS } from "../../src/render/paths.js";
+import { HOST_PATHS } from "../../src/host-paths.js";
 import { fixtureCases, FIXTURES } from "../support/fixtures.js";
 
 const SCRIPTS = new Set<string>([HOST_PATHS.firewallScript, HOST_PATHS.vpcDnsScript, HOST_PATHS.bootScript, HOST_PATHS.proxyScript]);

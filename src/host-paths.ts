@@ -1,5 +1,6 @@
-// Host paths of the files dockinit itself writes. User write_files entries may
-// not claim them (DI044): two writers of one file means one silently loses.
+// Host paths of the files dockinit itself writes: the on-host layout, shared by
+// the model and the renderers. User write_files entries may not claim them
+// (DI044): two writers of one file means one silently loses.
 export const HOST_PATHS = {
   daemonJson: "/etc/docker/daemon.json",
   firewallScript: "/usr/local/sbin/dockinit-firewall",
