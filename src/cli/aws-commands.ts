@@ -7,14 +7,9 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { renderBundle, type LoadResult } from "../api.js";
 import type { Bundle } from "../bundle/render-bundle.js";
-import { hasErrors, type Diagnostic } from "../config/errors.js";
+import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
-import { EXIT, type CliIO } from "./main.js";
-
-export interface AwsCommandHelpers {
-  pickConfig(opts: { config?: string }, io: CliIO): LoadResult;
-  printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void;
-}
+import { EXIT, json, pickConfig, printDiagnostics, thousands, type CliIO } from "./io.js";
 
 interface AwsOpts {
   config?: string;
@@ -52,15 +47,14 @@ export function parseVersionSelector(text: string): string {
 }
 
 /** 6861 → "6,861 bytes", without toLocaleString (which loads ICU data). */
-const bytesText = (n: number) => `${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",")} bytes`;
-const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+const bytesText = (n: number) => `${thousands(n)} bytes`;
 
 /** The SDK warns on every run that its 2027 releases need Node 22; users of dockinit cannot act on that. */
 function quietSdkNodeVersionWarning(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
-export function registerAwsCommands(program: Command, io: CliIO, setExit: (code: number) => void, helpers: AwsCommandHelpers): void {
+export function registerAwsCommands(program: Command, io: CliIO, setExit: (code: number) => void): void {
   // `diff --version 3` must reach diff, not the program's own --version: with
   // positional options, program options count only before the subcommand.
   program.enablePositionalOptions();
@@ -75,10 +69,10 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
 
   /** Load, validate and render; prints diagnostics. Undefined (exit code set) when it cannot go on. */
   const prepare = (opts: AwsOpts): { loaded: LoadResult; bundle: Bundle; templateName: string } | undefined => {
-    const loaded = helpers.pickConfig(opts, io);
+    const loaded = pickConfig(opts, io);
     const rendered = renderBundle(loaded);
     const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
-    if (!opts.json || !ok) helpers.printDiagnostics(io, rendered.diagnostics, loaded.source);
+    if (!opts.json || !ok) printDiagnostics(io, rendered.diagnostics, loaded.source);
     if (!ok || !rendered.bundle) {
       // A bad file never reaches EC2: not a diff, not a version.
       if (opts.json) io.stdout(json({ ok: false, file: loaded.file, diagnostics: rendered.diagnostics }));
