@@ -40,6 +40,9 @@ async function cli(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
+/** package.json is the one source of the version (src/version.ts, esbuild's define). */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
+
 const BAD = "version: 1\nephemeral_ports:\n  to: 61000-49152\n";
 
 describe("dockinit CLI", () => {
@@ -194,6 +197,14 @@ describe("dockinit CLI", () => {
     expect(schema.additionalProperties).toBe(false);
   });
 
+  it("--version and the manifest's generator are package.json's version", async () => {
+    const v = await cli("--version");
+    expect(v.code).toBe(0);
+    expect(v.stdout).toBe(`${PACKAGE_VERSION}\n`);
+    await cli("render");
+    expect(JSON.parse(readFileSync(join(dir, "out", "manifest.json"), "utf8")).generator).toBe(`dockinit ${PACKAGE_VERSION}`);
+  });
+
   it("usage errors exit 2", async () => {
     expect((await cli("render", "--bogus")).code).toBe(2);
     expect((await cli("frobnicate")).code).toBe(2);
@@ -210,7 +221,7 @@ describe("dockinit as a real process", () => {
     const bad = spawnSync(process.execPath, [bin, "check", "-c", "bad.yaml"], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("bad.yaml:3:7: error DI021");
-    expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }).trim()).toBe("0.1.0");
+    expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }).trim()).toBe(PACKAGE_VERSION);
   });
 
   // bin.ts writes straight to the descriptor; a non-blocking pipe that fills
