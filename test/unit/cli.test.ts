@@ -193,7 +193,7 @@ describe("dockinit CLI", () => {
     const r = await cli("schema");
     expect(r.code).toBe(0);
     const schema = JSON.parse(r.stdout);
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["version", "docker", "ephemeral_ports", "firewall", "port_forwards", "user_data", "launch_template"]));
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["version", "docker", "ephemeral_ports", "firewall", "port_forwards", "user_data", "launch_template", "rollout"]));
     expect(schema.additionalProperties).toBe(false);
   });
 
