@@ -208,12 +208,16 @@ export function userDataText(bytes: Uint8Array): string {
 
 // ── Error mapping ─────────────────────────────────────────────────────
 
-interface ErrorContext {
+export interface ErrorContext {
   operation: string;
   templateName: string;
   region: string;
   version?: string;
   endpoint?: string;
+  /** The service in messages and its IAM prefix; EC2 ("ec2") unless said otherwise. */
+  service?: { name: string; iam: string };
+  /** What to run again, e.g. "push" (the default) or "rollout". */
+  command?: string;
 }
 
 const NOT_FOUND = new Set([
@@ -269,6 +273,8 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
   const tried = attempts > 1 ? ` after ${attempts} attempts` : "";
   const lt = `launch template ${ctx.templateName}`;
   const fail = (kind: AwsFailure["kind"], message: string): AwsFailure => ({ kind, code, operation: ctx.operation, message });
+  const service = ctx.service?.name ?? "EC2";
+  const command = ctx.command ?? "push";
 
   if (NOT_FOUND.has(code)) {
     return fail("not-found", `${lt} not found in ${ctx.region} (${code}); check the name and region, or make it with \`dockinit push --create\``);
@@ -277,7 +283,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("version-not-found", `${lt} in ${ctx.region} has no version ${ctx.version ?? "(unknown)"} (${code})`);
   }
   if (ACCESS_DENIED.has(code)) {
-    return fail("access-denied", `access denied: this identity may not call ec2:${ctx.operation} on ${lt} in ${ctx.region} (${code}); grant it in IAM`);
+    return fail("access-denied", `access denied: this identity may not call ${ctx.service?.iam ?? "ec2"}:${ctx.operation} on ${ctx.service ? `${ctx.templateName}` : lt} in ${ctx.region} (${code}); grant it in IAM`);
   }
   if (BAD_CREDENTIALS.has(code)) {
     return fail("credentials", `AWS rejected the credentials (${code}): ${detail}`);
@@ -289,7 +295,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("region", "no AWS region: pass --region, set AWS_REGION, or set launch_template.region in dockinit.yaml");
   }
   if (THROTTLED.has(code) || e.$retryable?.throttling) {
-    return fail("throttled", `EC2 is throttling requests (${code}); ${ctx.operation} still failed${tried || " after the SDK's retries"}; wait a minute and run again`);
+    return fail("throttled", `${service} is throttling requests (${code}); ${ctx.operation} still failed${tried || " after the SDK's retries"}; wait a minute and run again`);
   }
   if (code === "VersionLimitExceeded") {
     return fail("limit", `${lt} has reached its limit of versions (${code}); delete old versions (aws ec2 delete-launch-template-versions) and push again`);
@@ -298,7 +304,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("limit", `this account has reached its limit of launch templates in ${ctx.region} (${code}); delete unused ones or ask for a higher quota`);
   }
   if (/LimitExceeded$/.test(code)) {
-    return fail("limit", `an EC2 limit was reached (${code}): ${detail}`);
+    return fail("limit", `an ${service} limit was reached (${code}): ${detail}`);
   }
   if (code === "InvalidLaunchTemplateName.AlreadyExistsException") {
     return fail("conflict", `${lt} already exists in ${ctx.region} (${code}); it was probably created meanwhile: run push again`);
@@ -307,15 +313,15 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("conflict", `EC2 already saw this push's ClientToken with different parameters (${code}); the template changed under us: run push again`);
   }
   if (INVALID_REQUEST.has(code)) {
-    return fail("invalid-request", `EC2 rejected ${ctx.operation} (${code}): ${detail}`);
+    return fail("invalid-request", `${service} rejected ${ctx.operation} (${code}): ${detail}`);
   }
   const sysCode = e.code ?? "";
   if (NETWORK.has(sysCode) || NETWORK.has(code) || code === "TimeoutError") {
     const where = ctx.endpoint ? ` at ${ctx.endpoint}` : ` in ${ctx.region}`;
-    return { kind: "network", code: sysCode || code, operation: ctx.operation, message: `cannot reach EC2${where} (${sysCode || code})${tried}: ${detail}` };
+    return { kind: "network", code: sysCode || code, operation: ctx.operation, message: `cannot reach ${service}${where} (${sysCode || code})${tried}: ${detail}` };
   }
   if (e.$fault === "server") {
-    return fail("server", `EC2 had an internal error (${code})${tried}: ${detail}; run push again later`);
+    return fail("server", `${service} had an internal error (${code})${tried}: ${detail}; run ${command} again later`);
   }
   return fail("other", `${ctx.operation} failed (${code}): ${detail}`);
 }

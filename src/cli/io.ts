@@ -15,6 +15,14 @@ export interface CliIO {
   env: Record<string, string | undefined>;
   /** Whether stderr is a terminal (colour only then, and never with NO_COLOR). */
   stderrIsTTY?: boolean;
+  /** Whether stdout is a terminal: `rollout` then shows its progress as one live line. */
+  stdoutIsTTY?: boolean;
+  /** Whether stdin is a terminal: only then does `rollout` ask for a confirmation. */
+  stdinIsTTY?: boolean;
+  /** Ask a question on the terminal and return the answer ("" when the user gives up, e.g. Ctrl-C). */
+  ask?: (question: string) => Promise<string>;
+  /** Call `handler` on Ctrl-C (SIGINT) until the returned function is called; without it, Ctrl-C ends the process as usual. */
+  onInterrupt?: (handler: () => void) => () => void;
 }
 
 /** 0 ok, 1 invalid configuration or a failed check, 2 usage, 3 AWS, 130 interrupted (SIGINT). */

@@ -290,7 +290,7 @@ const seconds = (max: number, description: string) => z.int().check(z.gte(0), z.
  * refused here, with a position. Defaults differ from AWS's where AWS's bite
  * (a checkpoint pauses an hour); the plan prints every effective value.
  */
-const rollout = z.prefault(
+export const rolloutSchema = z.prefault(
   z
     .strictObject({
       auto_scaling_groups: withDefault(
@@ -377,7 +377,7 @@ export const configSchema = z
     port_forwards: withDefault(list(portForward, 1000), []),
     user_data: userData,
     launch_template: z.optional(launchTemplate),
-    rollout,
+    rollout: rolloutSchema,
   })
   .check(describe("dockinit.yaml: the EC2 user-data of a correctly networked Docker host"));
 
