@@ -3,7 +3,7 @@
 // Exit codes: 0 ok, 1 invalid configuration or a failed check, 2 usage, 3 AWS.
 import { existsSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { renderBundle } from "../api.js";
+import { renderBundle, userDataBase64 } from "../api.js";
 import { writeBundle } from "../bundle/emit.js";
 import { USER_DATA_BUDGET } from "../bundle/user-data.js";
 import { STARTER_CONFIG } from "../config/default.js";
@@ -83,7 +83,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       }
       const outcome = writeBundle(bundle, resolveIn(io, opts.out));
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest }, null, 2)}\n`);
+        // userDataBase64: what CloudFormation, CDK and EC2's API take (Terraform: filebase64("out/user-data")).
+        const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle) };
+        io.stdout(`${JSON.stringify(result, null, 2)}\n`);
       } else {
         const did = outcome === "unchanged" ? "up to date:" : "wrote";
         io.stdout(`${did} ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);

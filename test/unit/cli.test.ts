@@ -159,6 +159,8 @@ describe("dockinit CLI", () => {
     const j = await cli("render", "--json");
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout).manifest.userData.budget).toBe(16384);
+    // The base64 infrastructure-as-code tools take: exactly out/user-data.
+    expect(Buffer.from(JSON.parse(j.stdout).userDataBase64, "base64").equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
     const s = await cli("render", "--stdout", "-c", "dockinit.yaml");
     expect(s.code).toBe(0);
     expect(Buffer.from(s.stdout, "latin1").equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
