@@ -36,6 +36,7 @@ import {
 import { runCli } from "../../src/cli/main.js";
 import { mergePreferences, parseCheckpoints } from "../../src/cli/rollout-commands.js";
 import { loadConfigString } from "../../src/index.js";
+import { readmeBlocks } from "../support/readme.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -549,5 +550,24 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
     const r = await cli(["rollout", "--yes"]);
     expect(r.code).toBe(3);
     expect(r.stderr).toBe("dockinit: access denied: this identity may not call autoscaling:DescribeAutoScalingGroups on the Auto Scaling groups in eu-west-1 (AccessDenied); grant it in IAM\n");
+  });
+
+  it("the plan shown in the README is what rollout --dry-run prints for that template and those groups", async () => {
+    const shown = readmeBlocks().find((b) => b.section === "Rolling out to Auto Scaling groups" && b.code.startsWith("launch template:"))!.code;
+    const id = "lt-0c5c7a1e4b2d9f310";
+    const instances = (n: number) => Array.from({ length: n }, (_, i) => ({ InstanceId: `i-${i}`, LifecycleState: "InService", ProtectedFromScaleIn: false }));
+    ec2.on(DescribeLaunchTemplatesCommand).resolves({ LaunchTemplates: [{ LaunchTemplateId: id, LaunchTemplateName: T.name, DefaultVersionNumber: 7, LatestVersionNumber: 7 }] });
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({
+      AutoScalingGroups: [
+        { AutoScalingGroupName: "web", LaunchTemplate: { LaunchTemplateName: T.name, Version: "$Default" }, DesiredCapacity: 4, Instances: instances(4) },
+        { AutoScalingGroupName: "api", LaunchTemplate: { LaunchTemplateId: id, Version: "6" }, DesiredCapacity: 2, Instances: instances(2) },
+      ] as unknown as AutoScalingGroup[],
+    });
+    asg.on(DescribeInstanceRefreshesCommand).resolves({ InstanceRefreshes: [] });
+    const r = await cli(["rollout", "--dry-run"]);
+    expect(r.code, r.stderr).toBe(0);
+    // The README stops at "  ..." after the first preferences.
+    const [before] = shown.split("  ...\n");
+    expect(r.stdout.slice(0, before!.length)).toBe(before);
   });
 });
