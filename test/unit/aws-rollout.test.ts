@@ -539,6 +539,16 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
     expect(asg.commandCalls(StartInstanceRefreshCommand)[0]?.args[0].input.DesiredConfiguration).toEqual({ LaunchTemplate: { LaunchTemplateId: T.id, Version: "5" } });
   });
 
+  it("push --rollout --dry-run: EC2's DryRun, then the plan for the version push would make; nothing starts", async () => {
+    ec2.on(CreateLaunchTemplateVersionCommand).rejects(Object.assign(new Error("Request would have succeeded"), { name: "DryRunOperation" }));
+    const r = await cli(["push", "--rollout", "--dry-run"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("dry run:         EC2 says creating version 5 from version 4 would succeed; nothing changed\n");
+    expect(r.stdout).toMatch(/^version: +5 \(the version push just made\)/m);
+    expect(r.stdout).toContain("dry run: nothing started\n");
+    expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(0);
+  });
+
   it("push without --rollout touches no Auto Scaling API", async () => {
     ec2.on(CreateLaunchTemplateVersionCommand).resolves({ LaunchTemplateVersion: { LaunchTemplateId: T.id, VersionNumber: 5 } });
     expect((await cli(["push"])).code).toBe(0);
