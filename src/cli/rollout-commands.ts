@@ -267,9 +267,10 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     if (plan.problems.length > 0) {
       for (const p of plan.problems) io.stderr(`dockinit: ${p.message}\n`);
       io.stderr("dockinit: nothing started\n");
-      const aws = plan.problems.some((p) => p.kind === "group-not-found" || p.kind === "in-progress");
+      // What AWS says is not there or busy is exit 3; a plan refused on its merits, 1.
+      const fromAws = plan.problems.some((p) => p.kind === "group-not-found" || p.kind === "in-progress");
       if (run.json) io.stdout(`${JSON.stringify({ event: "result", ok: false, problems: plan.problems })}\n`);
-      return aws ? EXIT.aws : EXIT.invalid;
+      return fromAws ? EXIT.aws : EXIT.invalid;
     }
     if (run.dryRun) {
       if (run.json) io.stdout(`${JSON.stringify({ event: "result", ok: true, dryRun: true })}\n`);
