@@ -309,6 +309,9 @@ export function planRollout(req: RolloutRequest, facts: RolloutFacts): RolloutPl
       warnings.push(`${g.standbyInstances} instance(s) in Standby: AWS waits an hour for them, then fails the refresh (rollout.standby_instances: terminate or ignore)`);
     }
     if (g.instances === 0) warnings.push("no instances: the refresh only sets the group's launch template version");
+    else if (current.length === 1 && current[0] === String(facts.version)) {
+      warnings.push(`already on version ${facts.version}: ${p.skipMatching ? "only instances not launched from it are replaced (skip_matching)" : "every instance is replaced again (skip_matching is false)"}`);
+    }
     const previous = numbered.length === 1 && current.length === 1 ? Number(numbered[0]) : undefined;
     groups.push({
       name: g.name,

@@ -136,6 +136,8 @@ describe("planRollout: which groups, which version, rollback or not", () => {
     ["protected instances, protected_instances: refresh", { protectedInstances: 2 }, { protectedInstances: "refresh" }, []],
     ["standby instances with AWS's Wait", { standbyInstances: 1 }, {}, [/^1 instance\(s\) in Standby/]],
     ["an empty group", { instances: 0, desiredCapacity: 0 }, {}, [/^no instances/]],
+    ["already on the version", { launchTemplate: { LaunchTemplateId: T.id, Version: "4" } }, {}, [/^already on version 4: only instances not launched from it are replaced/]],
+    ["already on the version, skip_matching false", { launchTemplate: { LaunchTemplateId: T.id, Version: "4" } }, { skipMatching: false }, [/every instance is replaced again/]],
   ])("warns: %s", (_name, over, prefs, warnings) => {
     const plan = planRollout(request({}, prefs), facts([group("web", over)]));
     expect(plan.groups[0]!.warnings).toHaveLength(warnings.length);
