@@ -141,56 +141,63 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     .option("--create", "create the launch template, with this user-data as version 1, when it does not exist")
     .option("--rollout", "then start an Auto Scaling instance refresh to the version just made (see `dockinit rollout`)");
   rolloutOptions(push).action(async (opts: PushOpts, command: Command) => {
-      const prepared = prepare(opts);
-      if (!prepared) return;
-      const { loaded, bundle, templateName } = prepared;
-      const lt = loaded.model?.launchTemplate;
-      quietSdkNodeVersionWarning();
-      const aws = await import("../aws/launch-template.js");
-      const settings = awsSettings(aws, opts, loaded);
-      const client = aws.createEc2Client(settings);
-      try {
-        const result = await aws.pushUserData(client, {
-          templateName,
-          sourceVersion: opts.sourceVersion ?? lt?.sourceVersion ?? "$Latest",
-          userData: bundle.userData,
-          bundleName: bundle.manifest.name,
-          setDefault: opts.setDefault ?? lt?.setDefault ?? false,
-          dryRun: Boolean(opts.dryRun),
-          create: Boolean(opts.create),
-        });
-        if (!result.ok) return reportFailure(opts, settings, result.failure, result.completed ? { completed: result.completed } : {});
-        if (!opts.rollout) {
-          if (opts.json) io.stdout(json({ ok: true, ...result.outcome }));
-          else io.stdout(pushReport(result.outcome));
-          return setExit(EXIT.ok);
-        }
-        // push --rollout: JSON lines throughout (the push result is the first).
-        if (opts.json) io.stdout(`${JSON.stringify({ event: "push", ok: true, ...result.outcome })}\n`);
-        else io.stdout(pushReport(result.outcome));
-        const flags: RolloutFlags = {
-          autoScalingGroup: opts.autoScalingGroup,
-          yes: opts.yes,
-          wait: command.getOptionValueSource("wait") === "cli" ? false : undefined,
-          pollInterval: opts.pollInterval,
-          region: opts.region,
-          profile: opts.profile,
-          json: opts.json,
-        };
-        setExit(
-          await runRollout(io, {
-            flags,
-            loaded,
-            templateName,
-            version: { from: "push", version: result.outcome.version },
-            dryRun: Boolean(opts.dryRun),
-            json: Boolean(opts.json),
-          }),
-        );
-      } finally {
-        client.destroy();
+    const prepared = prepare(opts);
+    if (!prepared) return;
+    const { loaded, bundle, templateName } = prepared;
+    const lt = loaded.model?.launchTemplate;
+    quietSdkNodeVersionWarning();
+    const aws = await import("../aws/launch-template.js");
+    const settings = awsSettings(aws, opts, loaded);
+    const client = aws.createEc2Client(settings);
+    try {
+      const result = await aws.pushUserData(client, {
+        templateName,
+        sourceVersion: opts.sourceVersion ?? lt?.sourceVersion ?? "$Latest",
+        userData: bundle.userData,
+        bundleName: bundle.manifest.name,
+        setDefault: opts.setDefault ?? lt?.setDefault ?? false,
+        dryRun: Boolean(opts.dryRun),
+        create: Boolean(opts.create),
+      });
+      if (!result.ok) {
+        const completed = result.completed ? { completed: result.completed } : {};
+        if (!(opts.rollout && opts.json)) return reportFailure(opts, settings, result.failure, completed);
+        // push --rollout --json speaks JSON lines, the failure included.
+        reportFailure({ ...opts, json: false }, settings, result.failure);
+        io.stdout(`${JSON.stringify({ event: "push", ok: false, error: result.failure, ...completed })}\n`);
+        return;
       }
-    });
+      if (!opts.rollout) {
+        if (opts.json) io.stdout(json({ ok: true, ...result.outcome }));
+        else io.stdout(pushReport(result.outcome));
+        return setExit(EXIT.ok);
+      }
+      // push --rollout: JSON lines throughout (the push result is the first).
+      if (opts.json) io.stdout(`${JSON.stringify({ event: "push", ok: true, ...result.outcome })}\n`);
+      else io.stdout(pushReport(result.outcome));
+      const flags: RolloutFlags = {
+        autoScalingGroup: opts.autoScalingGroup,
+        yes: opts.yes,
+        wait: command.getOptionValueSource("wait") === "cli" ? false : undefined,
+        pollInterval: opts.pollInterval,
+        region: opts.region,
+        profile: opts.profile,
+        json: opts.json,
+      };
+      setExit(
+        await runRollout(io, {
+          flags,
+          loaded,
+          templateName,
+          version: { from: "push", version: result.outcome.version },
+          dryRun: Boolean(opts.dryRun),
+          json: Boolean(opts.json),
+        }),
+      );
+    } finally {
+      client.destroy();
+    }
+  });
 
   registerRolloutCommand(program, io, setExit, (opts, needsTemplate) => prepare(opts, needsTemplate), parseVersionSelector);
 }

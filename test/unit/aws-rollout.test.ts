@@ -551,6 +551,15 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
     expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(0);
   });
 
+  it("push --rollout --json: a failed push is one JSON line too, and nothing rolls out", async () => {
+    ec2.on(DescribeLaunchTemplatesCommand).rejects(Object.assign(new Error("not authorized"), { name: "UnauthorizedOperation" }));
+    const r = await cli(["push", "--rollout", "--yes", "--json"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { event: string; ok: boolean })).toEqual([expect.objectContaining({ event: "push", ok: false })]);
+    expect(r.stderr).toMatch(/^dockinit: access denied: this identity may not call ec2:DescribeLaunchTemplates/);
+    expect(asg.calls()).toHaveLength(0);
+  });
+
   it("push without --rollout touches no Auto Scaling API", async () => {
     ec2.on(CreateLaunchTemplateVersionCommand).resolves({ LaunchTemplateVersion: { LaunchTemplateId: T.id, VersionNumber: 5 } });
     expect((await cli(["push"])).code).toBe(0);
