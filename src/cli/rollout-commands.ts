@@ -7,6 +7,7 @@
 // when a rollout actually runs.
 import { InvalidArgumentError, type Command } from "commander";
 import type { LoadResult } from "../api.js";
+import type { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import type { AwsFailure, Ec2ClientSettings } from "../aws/launch-template.js";
 import type { GroupActionResult, RefreshProgress, RolloutPlan, RolloutPreferences, RolloutRequest, StartedRefresh, VersionChoice } from "../aws/rollout.js";
 import { rolloutSchema } from "../config/schema.js";
@@ -290,49 +291,56 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
       }
     }
 
-    const start = await aws.ro.startRefreshes(c.asg, plan);
-    for (const s of start.started) {
-      if (run.json) io.stdout(`${JSON.stringify({ event: "started", ...s })}\n`);
-      else io.stdout(`started: ${s.group} refresh ${s.id}\n`);
+    // From the first start on, Ctrl-C stops only the waiting: a rollout cut
+    // between two StartInstanceRefresh calls would leave some groups started
+    // and no word of which. So the starts finish, then it stops (exit 130).
+    const interrupt = new AbortController();
+    const release = io.onInterrupt?.(() => interrupt.abort()) ?? (() => undefined);
+    try {
+      return await startAndWait(io, run, aws, c.asg, plan, interrupt.signal);
+    } finally {
+      release();
     }
-    if (!start.ok) {
-      const running = start.inProgress
-        ? `; it is ${start.inProgress.status} as ${start.inProgress.id}: wait for it, or cancel it with dockinit rollout --cancel --auto-scaling-group ${start.group}`
-        : "";
-      io.stderr(`dockinit: could not start the refresh of ${start.group}: ${start.failure.message}${running}\n`);
-      const notStarted = plan.groups.map((g) => g.name).filter((n) => !start.started.some((s) => s.group === n));
-      if (start.started.length > 0) {
-        io.stderr(`dockinit: started (and still running): ${start.started.map((s) => `${s.group} (${s.id})`).join(", ")}; not started: ${notStarted.join(", ")}\n`);
-        for (const s of start.started) io.stderr(followHint(s));
-      } else io.stderr("dockinit: nothing started\n");
-      if (run.json) io.stdout(`${JSON.stringify({ event: "result", ok: false, error: start.failure, group: start.group, started: start.started, notStarted })}\n`);
-      return EXIT.aws;
-    }
-    if (run.flags.wait === false) {
-      if (!run.json) for (const s of start.started) io.stdout(followHint(s));
-      else io.stdout(`${JSON.stringify({ event: "result", ok: true, waited: false, started: start.started })}\n`);
-      return EXIT.ok;
-    }
-    return await wait(io, run, aws, c.asg, plan, start.started);
   } finally {
     c.destroy();
   }
 }
 
-async function wait(io: CliIO, run: RolloutRun, aws: Aws, asg: import("@aws-sdk/client-auto-scaling").AutoScalingClient, plan: RolloutPlan, started: StartedRefresh[]): Promise<number> {
-  const view = new ProgressView(io, run.json ? "json" : io.stdoutIsTTY ? "tty" : "lines");
-  const interrupt = new AbortController();
-  const release = io.onInterrupt?.(() => interrupt.abort()) ?? (() => undefined);
-  let result: Awaited<ReturnType<typeof aws.ro.waitForRefreshes>>;
-  try {
-    result = await aws.ro.waitForRefreshes(asg, started, plan.region, {
-      pollMs: (run.flags.pollInterval ?? DEFAULT_POLL_SECONDS) * 1000,
-      signal: interrupt.signal,
-      onPoll: (p) => view.update(p),
-    });
-  } finally {
-    release();
+async function startAndWait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient, plan: RolloutPlan, interrupted: AbortSignal): Promise<number> {
+  const start = await aws.ro.startRefreshes(asg, plan);
+  for (const s of start.started) {
+    if (run.json) io.stdout(`${JSON.stringify({ event: "started", ...s })}\n`);
+    else io.stdout(`started: ${s.group} refresh ${s.id}\n`);
   }
+  if (!start.ok) {
+    const running = start.inProgress
+      ? `; it is ${start.inProgress.status} as ${start.inProgress.id}: wait for it, or cancel it with dockinit rollout --cancel --auto-scaling-group ${start.group}`
+      : "";
+    io.stderr(`dockinit: could not start the refresh of ${start.group}: ${start.failure.message}${running}\n`);
+    const notStarted = plan.groups.map((g) => g.name).filter((n) => !start.started.some((s) => s.group === n));
+    if (start.started.length > 0) {
+      io.stderr(`dockinit: started (and still running): ${start.started.map((s) => `${s.group} (${s.id})`).join(", ")}; not started: ${notStarted.join(", ")}\n`);
+      for (const s of start.started) io.stderr(followHint(s));
+    } else io.stderr("dockinit: nothing started\n");
+    if (run.json) io.stdout(`${JSON.stringify({ event: "result", ok: false, error: start.failure, group: start.group, started: start.started, notStarted })}\n`);
+    return EXIT.aws;
+  }
+  if (run.flags.wait === false) {
+    if (!run.json) for (const s of start.started) io.stdout(followHint(s));
+    else io.stdout(`${JSON.stringify({ event: "result", ok: true, waited: false, started: start.started })}\n`);
+    return EXIT.ok;
+  }
+  return await wait(io, run, aws, asg, plan, start.started, interrupted);
+}
+
+async function wait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient, plan: RolloutPlan, started: StartedRefresh[], interrupted: AbortSignal): Promise<number> {
+  const view = new ProgressView(io, run.json ? "json" : io.stdoutIsTTY ? "tty" : "lines");
+  // An abort that came while starting ends the wait before its first poll.
+  const result = await aws.ro.waitForRefreshes(asg, started, plan.region, {
+    pollMs: (run.flags.pollInterval ?? DEFAULT_POLL_SECONDS) * 1000,
+    signal: interrupted,
+    onPoll: (p) => view.update(p),
+  });
   view.finish(result.progress);
   const emit = (value: Record<string, unknown>) => run.json && io.stdout(`${JSON.stringify({ event: "result", ...value, progress: result.progress })}\n`);
   switch (result.outcome) {

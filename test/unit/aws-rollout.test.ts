@@ -493,7 +493,7 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
     expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(0);
   });
 
-  it("Ctrl-C while waiting: exit 130, how to follow and cancel, and the refresh goes on", async () => {
+  it("Ctrl-C as the refreshes start: the starts finish, then exit 130 with how to follow and cancel; the refresh goes on", async () => {
     asg.on(DescribeInstanceRefreshesCommand, { InstanceRefreshIds: ["r-web"] }).resolves({ InstanceRefreshes: [{ InstanceRefreshId: "r-web", Status: "InProgress", PercentageComplete: 20 }] });
     const r = await cli(["rollout", "--yes"], { interrupt: true });
     expect(r.code).toBe(130);
@@ -505,6 +505,9 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
         "",
       ].join("\n"),
     );
+    expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(1);
+    // Stopped before the first poll: the interrupt came while starting.
+    expect(asg.commandCalls(DescribeInstanceRefreshesCommand, { InstanceRefreshIds: ["r-web"] })).toHaveLength(0);
     expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(0);
   });
 
