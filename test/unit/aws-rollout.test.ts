@@ -41,7 +41,8 @@ import { readmeBlocks } from "../support/readme.js";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
 const T = { id: "lt-0123456789abcdef0", name: "build-runner" };
-const DEFAULTS: RolloutPreferences = loadConfigString("version: 1\n").model!.rollout;
+const CONFIG_DEFAULTS = loadConfigString("version: 1\n").model!.rollout;
+const DEFAULTS: RolloutPreferences = CONFIG_DEFAULTS;
 
 function asgError(name: string, message = `${name} happened`, fault: "client" | "server" = "client"): AutoScalingServiceException {
   return new AutoScalingServiceException({ name, $fault: fault, $metadata: { httpStatusCode: fault === "server" ? 500 : 400 }, message });
@@ -412,7 +413,7 @@ describe("client settings and flags", () => {
     ["--checkpoints not increasing", { checkpoints: [50, 20, 100] }, "--checkpoints: checkpoint 20 does not come after 50"],
     ["--min-healthy above 100", { minHealthy: 101 }, "--min-healthy: "],
   ])("a bad flag is a usage error naming the flag: %s", (_name, flags, message) => {
-    const r = mergePreferences(DEFAULTS as never, flags);
+    const r = mergePreferences(CONFIG_DEFAULTS, flags);
     expect("error" in r && r.error).toContain(message);
   });
 
