@@ -693,6 +693,9 @@ function progressOf(group: string, id: string, r: InstanceRefresh | undefined): 
 
 const isAbort = (err: unknown) => errorName(err) === "AbortError" || (err instanceof CallFailed && err.failure.code === "AbortError");
 
+/** Polls in a row that may miss a started refresh before the wait gives up on it. */
+const MAX_MISSING_POLLS = 3;
+
 /**
  * Poll DescribeInstanceRefreshes (the SDK has no waiter for it) until every
  * refresh has ended: "successful" when all are Successful, "failed" when any
@@ -705,6 +708,8 @@ export async function waitForRefreshes(client: AutoScalingClient, started: Start
   const ctx: Ctx = { region, templateName: "" };
   const latest = new Map<string, RefreshProgress>(started.map((s) => [s.group, { group: s.group, id: s.id, status: "Pending" }]));
   const snapshot = () => started.map((s) => latest.get(s.group)!);
+  /** Polls in a row that did not find a group's refresh; AWS keeps refreshes for weeks, so a few mean it is gone. */
+  const missing = new Map<string, number>();
   for (;;) {
     if (opts.signal?.aborted) return { outcome: "interrupted", progress: snapshot() };
     try {
@@ -713,7 +718,18 @@ export async function waitForRefreshes(client: AutoScalingClient, started: Start
         const out = await asgCall(ctx, "DescribeInstanceRefreshes", `group ${s.group}`, () =>
           client.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: s.group, InstanceRefreshIds: [s.id] }), { abortSignal: opts.signal }),
         );
-        latest.set(s.group, progressOf(s.group, s.id, out.InstanceRefreshes?.find((r) => r.InstanceRefreshId === s.id) ?? out.InstanceRefreshes?.[0]));
+        const found = out.InstanceRefreshes?.find((r) => r.InstanceRefreshId === s.id);
+        latest.set(s.group, progressOf(s.group, s.id, found));
+        missing.set(s.group, found ? 0 : (missing.get(s.group) ?? 0) + 1);
+        if ((missing.get(s.group) ?? 0) >= MAX_MISSING_POLLS) {
+          const failure: AwsFailure = {
+            kind: "not-found",
+            code: "InstanceRefreshNotFound",
+            operation: "DescribeInstanceRefreshes",
+            message: `Auto Scaling no longer reports refresh ${s.id} of group ${s.group} (${MAX_MISSING_POLLS} polls in a row)`,
+          };
+          return { outcome: "aws-error", failure, progress: snapshot() };
+        }
       }
     } catch (err) {
       if (opts.signal?.aborted || isAbort(err)) return { outcome: "interrupted", progress: snapshot() };

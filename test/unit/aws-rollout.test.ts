@@ -391,6 +391,14 @@ describe("waiting: every state DescribeInstanceRefreshes can report", () => {
     expect(asg.commandCalls(RollbackInstanceRefreshCommand)).toHaveLength(0);
   });
 
+  it("a refresh Auto Scaling stops reporting ends the wait after 3 polls, as an AWS error, instead of polling for ever", async () => {
+    asg.on(DescribeInstanceRefreshesCommand).resolves({ InstanceRefreshes: [{ InstanceRefreshId: "someone-elses", Status: "Successful" }] });
+    let sleeps = 0;
+    const r = await waitForRefreshes(asgc, [{ group: "web", id: "r-web" }], "eu-west-1", { pollMs: 1, sleep: async () => void sleeps++, onPoll: () => undefined });
+    expect(r.outcome === "aws-error" && r.failure.message).toBe("Auto Scaling no longer reports refresh r-web of group web (3 polls in a row)");
+    expect(sleeps).toBe(2);
+  });
+
   it("an AWS error while polling is reported (exit 3 in the CLI), with the progress so far", async () => {
     asg.on(DescribeInstanceRefreshesCommand).rejects(asgError("AccessDenied", "not authorized"));
     const r = await waitForRefreshes(asgc, [{ group: "web", id: "r-web" }], "eu-west-1", { pollMs: 1, sleep: async () => undefined, onPoll: () => undefined });
