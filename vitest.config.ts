@@ -26,15 +26,29 @@ declare module "vitest" {
 // time with generous timeouts (every wait inside them is bounded on its own).
 // They never overlap (groupOrder): the property test's CPU load and its use of
 // the machine-wide xtables lock would stretch the system tests' timed windows.
+// The version, put in as scripts/build.mjs's esbuild `define` does for the
+// bundle (src/version.ts). Vite's own `define` becomes a global at run time in
+// vitest, which a `typeof` check in the module does not see.
+const version = JSON.stringify((JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version);
+const versionPlugin = {
+  name: "dockinit-version",
+  // After TypeScript is stripped, so the `declare const` is gone.
+  enforce: "post" as const,
+  transform(code: string, id: string) {
+    if (!id.endsWith("/src/version.ts")) return undefined;
+    return { code: code.replaceAll("__DOCKINIT_VERSION__", version), map: null };
+  },
+};
+
 export default defineConfig({
-  plugins: [hbsPlugin],
+  plugins: [hbsPlugin, versionPlugin],
   test: {
     provide: { updating },
     // The compatibility table's raw data (README "compat" section, scripts/compat.mjs).
     reporters: ["default", "./test/support/compat-reporter.ts"],
     projects: [
       {
-        plugins: [hbsPlugin],
+              plugins: [hbsPlugin, versionPlugin],
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
@@ -43,7 +57,7 @@ export default defineConfig({
         },
       },
       {
-        plugins: [hbsPlugin],
+              plugins: [hbsPlugin, versionPlugin],
         test: {
           name: "system",
           include: ["test/system/**/*.test.ts"],

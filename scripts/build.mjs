@@ -32,7 +32,12 @@ const lazyChildProcess = {
   },
 };
 
-const common = { bundle: true, platform: "node", target: "node20", plugins: [hbsPlugin, lazyChildProcess], legalComments: "none", logLevel: "warning" };
+// package.json is the one source of the version (src/version.ts): put in as a
+// literal, so no run reads package.json at start-up.
+const { version } = JSON.parse(await readFile("package.json", "utf8"));
+const define = { __DOCKINIT_VERSION__: JSON.stringify(version) };
+
+const common = { bundle: true, platform: "node", target: "node20", plugins: [hbsPlugin, lazyChildProcess], legalComments: "none", logLevel: "warning", define };
 
 await build({
   ...common,

@@ -84,3 +84,12 @@ export function renderBundle(input: LoadResult | Model): RenderResult {
   }
   return renderModel(input);
 }
+
+/**
+ * The user-data as EC2's API and infrastructure-as-code tools take it: the
+ * bundle's exact bytes in base64 (Terraform's `filebase64("out/user-data")`
+ * gives the same string; CloudFormation's and CDK's `UserData` want it).
+ */
+export function userDataBase64(bundle: Pick<Bundle, "userData">): string {
+  return Buffer.from(bundle.userData).toString("base64");
+}

@@ -1,5 +1,5 @@
 // dockinit as a library: `import { loadConfig, renderBundle } from "dockinit"`.
-export { loadConfig, loadConfigString, loadDefaultConfig, renderBundle, directoryReader } from "./api.js";
+export { loadConfig, loadConfigString, loadDefaultConfig, renderBundle, directoryReader, userDataBase64 } from "./api.js";
 export type { LoadResult, RenderResult } from "./api.js";
 export { writeBundle, bundleEntries, type BundleEntry, type WriteOutcome } from "./bundle/emit.js";
 export type { Bundle, Manifest, ManifestFile } from "./bundle/render-bundle.js";

@@ -89,6 +89,29 @@ export interface Model {
     sourceVersion: string;
     setDefault: boolean;
   };
+  /** `dockinit rollout` / `push --rollout` preferences (defaults applied); no renderer reads them. */
+  rollout: RolloutSettings;
+}
+
+/** An Auto Scaling instance refresh as dockinit.yaml asks for it; CLI flags override field by field. */
+export interface RolloutSettings {
+  /** Empty: every group that uses the launch template. */
+  autoScalingGroups: string[];
+  minHealthyPercentage: number;
+  maxHealthyPercentage: number;
+  /** Seconds. */
+  instanceWarmup: number;
+  /** Increasing percentages ending in 100, or empty. */
+  checkpoints: number[];
+  /** Seconds. */
+  checkpointDelay: number;
+  alarms: string[];
+  /** Seconds. */
+  bakeTime: number;
+  skipMatching: boolean;
+  autoRollback: "auto" | boolean;
+  protectedInstances: "wait" | "refresh" | "ignore";
+  standbyInstances: "wait" | "terminate" | "ignore";
 }
 
 /** How the model reads files a config refers to (`source:`, part `file:`). */
@@ -375,6 +398,20 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       region: config.launch_template.region,
       sourceVersion: String(config.launch_template.source_version),
       setDefault: config.launch_template.set_default,
+    },
+    rollout: {
+      autoScalingGroups: config.rollout.auto_scaling_groups,
+      minHealthyPercentage: config.rollout.min_healthy_percentage,
+      maxHealthyPercentage: config.rollout.max_healthy_percentage,
+      instanceWarmup: config.rollout.instance_warmup,
+      checkpoints: config.rollout.checkpoints,
+      checkpointDelay: config.rollout.checkpoint_delay,
+      alarms: config.rollout.alarms,
+      bakeTime: config.rollout.bake_time,
+      skipMatching: config.rollout.skip_matching,
+      autoRollback: config.rollout.auto_rollback,
+      protectedInstances: config.rollout.protected_instances,
+      standbyInstances: config.rollout.standby_instances,
     },
   };
   return { model, diagnostics: diags };

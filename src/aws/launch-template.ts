@@ -17,25 +17,11 @@ import {
   type LaunchTemplateVersion,
 } from "@aws-sdk/client-ec2";
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
+import { planPush, type PushFacts, type PushInput } from "./push-plan.js";
+
+export { planPush, templateClientToken, versionClientToken, versionDescription, type PushFacts, type PushInput, type PushPlan } from "./push-plan.js";
 
 // ── Inputs and results ────────────────────────────────────────────────
-
-/** What to upload: the bundle's exact user-data bytes and where they go. */
-export interface PushInput {
-  templateName: string;
-  /** The version the new one is based on: "$Latest", "$Default" or a number as text. */
-  sourceVersion: string;
-  /** Exact bytes EC2 should hand the instance (before the API's base64). */
-  userData: Uint8Array;
-  /** The bundle's name (`name:` in dockinit.yaml), for the version description. */
-  bundleName: string;
-  /** Make the version carrying this user-data the template's default. */
-  setDefault: boolean;
-  /** Ask EC2 for a permission check (DryRun) instead of changing anything. */
-  dryRun: boolean;
-  /** Create the template (with this user-data as version 1) when it does not exist. */
-  create: boolean;
-}
 
 export type PushAction =
   /** A new version was created from the source version. */
@@ -198,40 +184,10 @@ export function createEc2Client(settings: Ec2ClientSettings): EC2Client {
 
 // ── Pure helpers ──────────────────────────────────────────────────────
 
-/** EC2 caps VersionDescription at 255 characters. */
-const MAX_DESCRIPTION = 255;
-/** EC2 caps ClientToken at 128 ASCII characters; 64 keeps it readable in CloudTrail. */
-const CLIENT_TOKEN_LENGTH = 64;
-const CLIENT_TOKEN_PREFIX = "dockinit-";
 /** Gunzipping stops here: a gzip bomb in someone's template must not eat the memory. */
 const MAX_DECODED_BYTES = 4 * 1024 * 1024;
 
 export { sha256Hex };
-
-/**
- * The ClientToken for a new version: the same template, source version and
- * user-data always give the same token, so a push retried after a lost
- * response (or re-run by CI) is answered with the version EC2 already made
- * instead of creating a second one. The SDK's own token is random per call.
- */
-export function versionClientToken(templateId: string, sourceVersion: number, userDataSha256: string): string {
-  return token(`version\0${templateId}\0${sourceVersion}\0${userDataSha256}`);
-}
-
-/** The ClientToken for CreateLaunchTemplate (no id exists yet: keyed by name). */
-export function templateClientToken(templateName: string, userDataSha256: string): string {
-  return token(`template\0${templateName}\0${userDataSha256}`);
-}
-
-function token(material: string): string {
-  return `${CLIENT_TOKEN_PREFIX}${sha256Hex(material)}`.slice(0, CLIENT_TOKEN_LENGTH);
-}
-
-/** "dockinit build-runner sha256:<hex>": what `aws ec2 describe-launch-template-versions` shows. */
-export function versionDescription(bundleName: string, userDataSha256: string): string {
-  const suffix = ` sha256:${userDataSha256}`;
-  return `dockinit ${bundleName}`.slice(0, MAX_DESCRIPTION - suffix.length) + suffix;
-}
 
 /** LaunchTemplateData.UserData (base64) → the exact bytes. */
 export function decodeUserData(base64: string | undefined): Buffer {
@@ -252,12 +208,16 @@ export function userDataText(bytes: Uint8Array): string {
 
 // ── Error mapping ─────────────────────────────────────────────────────
 
-interface ErrorContext {
+export interface ErrorContext {
   operation: string;
   templateName: string;
   region: string;
   version?: string;
   endpoint?: string;
+  /** The service in messages and its IAM prefix; EC2 ("ec2") unless said otherwise. */
+  service?: { name: string; iam: string };
+  /** What to run again, e.g. "push" (the default) or "rollout". */
+  command?: string;
 }
 
 const NOT_FOUND = new Set([
@@ -313,6 +273,8 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
   const tried = attempts > 1 ? ` after ${attempts} attempts` : "";
   const lt = `launch template ${ctx.templateName}`;
   const fail = (kind: AwsFailure["kind"], message: string): AwsFailure => ({ kind, code, operation: ctx.operation, message });
+  const service = ctx.service?.name ?? "EC2";
+  const command = ctx.command ?? "push";
 
   if (NOT_FOUND.has(code)) {
     return fail("not-found", `${lt} not found in ${ctx.region} (${code}); check the name and region, or make it with \`dockinit push --create\``);
@@ -321,7 +283,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("version-not-found", `${lt} in ${ctx.region} has no version ${ctx.version ?? "(unknown)"} (${code})`);
   }
   if (ACCESS_DENIED.has(code)) {
-    return fail("access-denied", `access denied: this identity may not call ec2:${ctx.operation} on ${lt} in ${ctx.region} (${code}); grant it in IAM`);
+    return fail("access-denied", `access denied: this identity may not call ${ctx.service?.iam ?? "ec2"}:${ctx.operation} on ${ctx.service ? `${ctx.templateName}` : lt} in ${ctx.region} (${code}); grant it in IAM`);
   }
   if (BAD_CREDENTIALS.has(code)) {
     return fail("credentials", `AWS rejected the credentials (${code}): ${detail}`);
@@ -333,7 +295,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("region", "no AWS region: pass --region, set AWS_REGION, or set launch_template.region in dockinit.yaml");
   }
   if (THROTTLED.has(code) || e.$retryable?.throttling) {
-    return fail("throttled", `EC2 is throttling requests (${code}); ${ctx.operation} still failed${tried || " after the SDK's retries"}; wait a minute and run again`);
+    return fail("throttled", `${service} is throttling requests (${code}); ${ctx.operation} still failed${tried || " after the SDK's retries"}; wait a minute and run again`);
   }
   if (code === "VersionLimitExceeded") {
     return fail("limit", `${lt} has reached its limit of versions (${code}); delete old versions (aws ec2 delete-launch-template-versions) and push again`);
@@ -342,7 +304,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("limit", `this account has reached its limit of launch templates in ${ctx.region} (${code}); delete unused ones or ask for a higher quota`);
   }
   if (/LimitExceeded$/.test(code)) {
-    return fail("limit", `an EC2 limit was reached (${code}): ${detail}`);
+    return fail("limit", `an ${service} limit was reached (${code}): ${detail}`);
   }
   if (code === "InvalidLaunchTemplateName.AlreadyExistsException") {
     return fail("conflict", `${lt} already exists in ${ctx.region} (${code}); it was probably created meanwhile: run push again`);
@@ -351,15 +313,15 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("conflict", `EC2 already saw this push's ClientToken with different parameters (${code}); the template changed under us: run push again`);
   }
   if (INVALID_REQUEST.has(code)) {
-    return fail("invalid-request", `EC2 rejected ${ctx.operation} (${code}): ${detail}`);
+    return fail("invalid-request", `${service} rejected ${ctx.operation} (${code}): ${detail}`);
   }
   const sysCode = e.code ?? "";
   if (NETWORK.has(sysCode) || NETWORK.has(code) || code === "TimeoutError") {
     const where = ctx.endpoint ? ` at ${ctx.endpoint}` : ` in ${ctx.region}`;
-    return { kind: "network", code: sysCode || code, operation: ctx.operation, message: `cannot reach EC2${where} (${sysCode || code})${tried}: ${detail}` };
+    return { kind: "network", code: sysCode || code, operation: ctx.operation, message: `cannot reach ${service}${where} (${sysCode || code})${tried}: ${detail}` };
   }
   if (e.$fault === "server") {
-    return fail("server", `EC2 had an internal error (${code})${tried}: ${detail}; run push again later`);
+    return fail("server", `${service} had an internal error (${code})${tried}: ${detail}; run ${command} again later`);
   }
   return fail("other", `${ctx.operation} failed (${code}): ${detail}`);
 }
@@ -464,6 +426,8 @@ async function openConversation(client: EC2Client, templateName: string): Promis
   return new Conversation(client, templateName, region, await clientEndpoint(client));
 }
 
+// ── push: the execution ───────────────────────────────────────────────
+
 /**
  * Push the user-data as a new version of the template:
  *
@@ -475,19 +439,21 @@ async function openConversation(client: EC2Client, templateName: string): Promis
  *    meanwhile) and LaunchTemplateData = { UserData } only, so everything else
  *    (AMI, instance type, network interfaces, tags...) is inherited.
  * 4. ModifyLaunchTemplate DefaultVersion, only when asked to.
+ *
+ * Steps 1-2 gather PushFacts, planPush decides, the rest carries the plan out.
  */
 export async function pushUserData(client: EC2Client, input: PushInput): Promise<PushResult> {
   let completed: PushOutcome | undefined;
   try {
     const talk = await openConversation(client, input.templateName);
     const sha256 = sha256Hex(input.userData);
+    const facts = await gatherPushFacts(talk, input.sourceVersion);
+    const plan = planPush(input, facts, sha256);
     const userDataBase64 = Buffer.from(input.userData).toString("base64");
     const base = { templateName: input.templateName, region: talk.region, bytes: input.userData.length, sha256, dryRun: input.dryRun };
-    const description = versionDescription(input.bundleName, sha256);
 
-    const template = await talk.findTemplate();
-    if (!template) {
-      if (!input.create) {
+    switch (plan.step) {
+      case "refuse-missing-template":
         return {
           ok: false,
           failure: {
@@ -497,83 +463,59 @@ export async function pushUserData(client: EC2Client, input: PushInput): Promise
             message: `launch template ${input.templateName} not found in ${talk.region}; check the name and region, or pass --create to make it with this user-data as version 1`,
           },
         };
+      case "create-template": {
+        const request = { LaunchTemplateName: input.templateName, VersionDescription: plan.description, ClientToken: plan.clientToken, LaunchTemplateData: { UserData: userDataBase64 } };
+        if (input.dryRun) {
+          await talk.dryRun("CreateLaunchTemplate", () => client.send(new CreateLaunchTemplateCommand({ ...request, DryRun: true })));
+          return { ok: true, outcome: { ...base, action: "would-create-template", version: 1, defaultVersion: 1, clientToken: plan.clientToken } };
+        }
+        const out = await talk.call("CreateLaunchTemplate", () => client.send(new CreateLaunchTemplateCommand(request)));
+        const created = out.LaunchTemplate;
+        return {
+          ok: true,
+          outcome: {
+            ...base,
+            action: "created-template",
+            templateId: created?.LaunchTemplateId,
+            version: created?.LatestVersionNumber ?? 1,
+            defaultVersion: created?.DefaultVersionNumber ?? 1,
+            clientToken: plan.clientToken,
+          },
+        };
       }
-      const clientToken = templateClientToken(input.templateName, sha256);
-      const request = { LaunchTemplateName: input.templateName, VersionDescription: description, ClientToken: clientToken, LaunchTemplateData: { UserData: userDataBase64 } };
-      if (input.dryRun) {
-        await talk.dryRun("CreateLaunchTemplate", () => client.send(new CreateLaunchTemplateCommand({ ...request, DryRun: true })));
-        return { ok: true, outcome: { ...base, action: "would-create-template", version: 1, defaultVersion: 1, clientToken } };
+      case "unchanged": {
+        const withTemplate = { ...base, templateId: plan.templateId, sourceVersion: plan.version, previousDefaultVersion: plan.defaultBefore };
+        completed = { ...withTemplate, action: "unchanged", version: plan.version, defaultVersion: plan.defaultBefore };
+        const defaultVersion = await moveDefault(talk, plan, plan.version, input.dryRun);
+        return { ok: true, outcome: { ...completed, defaultVersion } };
       }
-      const out = await talk.call("CreateLaunchTemplate", () => client.send(new CreateLaunchTemplateCommand(request)));
-      const created = out.LaunchTemplate;
-      return {
-        ok: true,
-        outcome: {
-          ...base,
-          action: "created-template",
-          templateId: created?.LaunchTemplateId,
-          version: created?.LatestVersionNumber ?? 1,
-          defaultVersion: created?.DefaultVersionNumber ?? 1,
-          clientToken,
-        },
-      };
-    }
-
-    const templateId = template.LaunchTemplateId ?? "";
-    const defaultBefore = template.DefaultVersionNumber ?? 1;
-    const latest = template.LatestVersionNumber ?? defaultBefore;
-    const source = await talk.version({ LaunchTemplateId: templateId }, input.sourceVersion);
-    const sourceNumber = source.VersionNumber ?? 0;
-    const withTemplate = { ...base, templateId, sourceVersion: sourceNumber, previousDefaultVersion: defaultBefore };
-
-    const setDefault = async (version: number): Promise<number> => {
-      if (!input.setDefault || version === defaultBefore) return defaultBefore;
-      if (input.dryRun) {
-        // The version a dry run talks about does not exist yet; EC2's DryRun
-        // is a permission check, so ask with the current default instead.
-        await talk.dryRun("ModifyLaunchTemplate", () =>
-          client.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: templateId, DefaultVersion: String(defaultBefore), DryRun: true })),
-        );
-        return version;
+      case "create-version": {
+        const withTemplate = { ...base, templateId: plan.templateId, sourceVersion: plan.sourceVersion, previousDefaultVersion: plan.defaultBefore };
+        const request = {
+          LaunchTemplateId: plan.templateId,
+          SourceVersion: String(plan.sourceVersion),
+          VersionDescription: plan.description,
+          ClientToken: plan.clientToken,
+          LaunchTemplateData: { UserData: userDataBase64 },
+        };
+        if (input.dryRun) {
+          await talk.dryRun("CreateLaunchTemplateVersion", () => client.send(new CreateLaunchTemplateVersionCommand({ ...request, DryRun: true })));
+          const defaultVersion = await moveDefault(talk, plan, plan.nextVersion, true);
+          return { ok: true, outcome: { ...withTemplate, action: "would-create-version", version: plan.nextVersion, defaultVersion, clientToken: plan.clientToken } };
+        }
+        const out = await talk.call("CreateLaunchTemplateVersion", () => client.send(new CreateLaunchTemplateVersionCommand(request)));
+        const version = out.LaunchTemplateVersion?.VersionNumber;
+        if (version === undefined) {
+          return {
+            ok: false,
+            failure: { kind: "other", code: "EmptyResponse", operation: "CreateLaunchTemplateVersion", message: `EC2 did not say which version of ${input.templateName} it created` },
+          };
+        }
+        completed = { ...withTemplate, action: "created-version", version, defaultVersion: plan.defaultBefore, clientToken: plan.clientToken };
+        const defaultVersion = await moveDefault(talk, plan, version, false);
+        return { ok: true, outcome: { ...completed, defaultVersion } };
       }
-      const out = await talk.call("ModifyLaunchTemplate", () => client.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: templateId, DefaultVersion: String(version) })));
-      return out.LaunchTemplate?.DefaultVersionNumber ?? version;
-    };
-
-    if (decodeUserData(source.LaunchTemplateData?.UserData).equals(input.userData)) {
-      // Nothing to create. With --set-default the version that already carries
-      // this user-data becomes the default: that also repairs a push whose
-      // ModifyLaunchTemplate step failed after the version was made.
-      completed = { ...withTemplate, action: "unchanged", version: sourceNumber, defaultVersion: defaultBefore };
-      const defaultVersion = await setDefault(sourceNumber);
-      return { ok: true, outcome: { ...completed, defaultVersion } };
     }
-
-    const clientToken = versionClientToken(templateId, sourceNumber, sha256);
-    const request = {
-      LaunchTemplateId: templateId,
-      SourceVersion: String(sourceNumber),
-      VersionDescription: description,
-      ClientToken: clientToken,
-      LaunchTemplateData: { UserData: userDataBase64 },
-    };
-    if (input.dryRun) {
-      await talk.dryRun("CreateLaunchTemplateVersion", () => client.send(new CreateLaunchTemplateVersionCommand({ ...request, DryRun: true })));
-      const wouldBe = latest + 1;
-      const defaultVersion = await setDefault(wouldBe);
-      return { ok: true, outcome: { ...withTemplate, action: "would-create-version", version: wouldBe, defaultVersion, clientToken } };
-    }
-    const out = await talk.call("CreateLaunchTemplateVersion", () => client.send(new CreateLaunchTemplateVersionCommand(request)));
-    const version = out.LaunchTemplateVersion?.VersionNumber;
-    if (version === undefined) {
-      return {
-        ok: false,
-        failure: { kind: "other", code: "EmptyResponse", operation: "CreateLaunchTemplateVersion", message: `EC2 did not say which version of ${input.templateName} it created` },
-      };
-    }
-    completed = { ...withTemplate, action: "created-version", version, defaultVersion: defaultBefore, clientToken };
-    const defaultVersion = await setDefault(version);
-    return { ok: true, outcome: { ...completed, defaultVersion } };
   } catch (err) {
     if (!(err instanceof Ec2CallFailed)) throw err;
     if (!completed) return { ok: false, failure: err.failure };
@@ -587,6 +529,35 @@ export async function pushUserData(client: EC2Client, input: PushInput): Promise
       completed,
     };
   }
+}
+
+/** DescribeLaunchTemplates, then (when it exists) the source version: everything planPush needs. */
+async function gatherPushFacts(talk: Conversation, sourceVersion: string): Promise<PushFacts> {
+  const template = await talk.findTemplate();
+  if (!template) return {};
+  const id = template.LaunchTemplateId ?? "";
+  const defaultVersion = template.DefaultVersionNumber ?? 1;
+  const source = await talk.version({ LaunchTemplateId: id }, sourceVersion);
+  return {
+    template: { id, defaultVersion, latestVersion: template.LatestVersionNumber ?? defaultVersion },
+    source: { version: source.VersionNumber ?? 0, userData: decodeUserData(source.LaunchTemplateData?.UserData) },
+  };
+}
+
+/** ModifyLaunchTemplate when the plan says so; returns the default version after it. */
+async function moveDefault(talk: Conversation, plan: { templateId: string; defaultBefore: number; moveDefault: boolean }, version: number, dryRun: boolean): Promise<number> {
+  if (!plan.moveDefault || version === plan.defaultBefore) return plan.defaultBefore;
+  const client = talk.client;
+  if (dryRun) {
+    // The version a dry run talks about does not exist yet; EC2's DryRun
+    // is a permission check, so ask with the current default instead.
+    await talk.dryRun("ModifyLaunchTemplate", () =>
+      client.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: plan.templateId, DefaultVersion: String(plan.defaultBefore), DryRun: true })),
+    );
+    return version;
+  }
+  const out = await talk.call("ModifyLaunchTemplate", () => client.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: plan.templateId, DefaultVersion: String(version) })));
+  return out.LaunchTemplate?.DefaultVersionNumber ?? version;
 }
 
 /** Compare a template version's user-data with the rendered bytes. */

@@ -12,6 +12,7 @@ import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
 import { needsProxyWrapper, renderProxyScript } from "../render/proxy-script.js";
 import { sha256 } from "../hash.js";
+import { VERSION } from "../version.js";
 import { packUserData, readAsMime, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
 
 export interface ManifestFile {
@@ -56,7 +57,7 @@ export interface Bundle {
   readonly manifest: Manifest;
 }
 
-export const GENERATOR = "dockinit 0.1.0";
+export const GENERATOR = `dockinit ${VERSION}`;
 
 export function renderArtifacts(model: Model): Artifact[] {
   const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model), ...renderUnits(model), renderBootScript(model)];

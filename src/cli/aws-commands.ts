@@ -7,14 +7,10 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { renderBundle, type LoadResult } from "../api.js";
 import type { Bundle } from "../bundle/render-bundle.js";
-import { hasErrors, type Diagnostic } from "../config/errors.js";
+import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
-import { EXIT, type CliIO } from "./main.js";
-
-export interface AwsCommandHelpers {
-  pickConfig(opts: { config?: string }, io: CliIO): LoadResult;
-  printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void;
-}
+import { EXIT, json, pickConfig, printDiagnostics, thousands, type CliIO } from "./io.js";
+import { registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
 
 interface AwsOpts {
   config?: string;
@@ -28,8 +24,9 @@ interface DiffOpts extends AwsOpts {
   version?: string;
 }
 
-interface PushOpts extends AwsOpts {
+interface PushOpts extends AwsOpts, Pick<RolloutFlags, "autoScalingGroup" | "yes" | "pollInterval"> {
   sourceVersion?: string;
+  rollout?: boolean;
   /** undefined: neither --set-default nor --no-set-default (dockinit.yaml decides). */
   setDefault?: boolean;
   dryRun?: boolean;
@@ -52,15 +49,14 @@ export function parseVersionSelector(text: string): string {
 }
 
 /** 6861 → "6,861 bytes", without toLocaleString (which loads ICU data). */
-const bytesText = (n: number) => `${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",")} bytes`;
-const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+const bytesText = (n: number) => `${thousands(n)} bytes`;
 
 /** The SDK warns on every run that its 2027 releases need Node 22; users of dockinit cannot act on that. */
 function quietSdkNodeVersionWarning(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
-export function registerAwsCommands(program: Command, io: CliIO, setExit: (code: number) => void, helpers: AwsCommandHelpers): void {
+export function registerAwsCommands(program: Command, io: CliIO, setExit: (code: number) => void): void {
   // `diff --version 3` must reach diff, not the program's own --version: with
   // positional options, program options count only before the subcommand.
   program.enablePositionalOptions();
@@ -74,11 +70,13 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       .option("--json", "machine-readable output on stdout");
 
   /** Load, validate and render; prints diagnostics. Undefined (exit code set) when it cannot go on. */
-  const prepare = (opts: AwsOpts): { loaded: LoadResult; bundle: Bundle; templateName: string } | undefined => {
-    const loaded = helpers.pickConfig(opts, io);
+  function prepare(opts: AwsOpts): { loaded: LoadResult; bundle: Bundle; templateName: string } | undefined;
+  function prepare(opts: AwsOpts, needsTemplate: boolean): { loaded: LoadResult; bundle: Bundle; templateName?: string } | undefined;
+  function prepare(opts: AwsOpts, needsTemplate = true): { loaded: LoadResult; bundle: Bundle; templateName?: string } | undefined {
+    const loaded = pickConfig(opts, io);
     const rendered = renderBundle(loaded);
     const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
-    if (!opts.json || !ok) helpers.printDiagnostics(io, rendered.diagnostics, loaded.source);
+    if (!opts.json || !ok) printDiagnostics(io, rendered.diagnostics, loaded.source);
     if (!ok || !rendered.bundle) {
       // A bad file never reaches EC2: not a diff, not a version.
       if (opts.json) io.stdout(json({ ok: false, file: loaded.file, diagnostics: rendered.diagnostics }));
@@ -86,13 +84,13 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       return undefined;
     }
     const templateName = opts.launchTemplate ?? loaded.model?.launchTemplate?.name;
-    if (!templateName) {
+    if (!templateName && needsTemplate) {
       io.stderr("dockinit: no launch template: pass --launch-template NAME or set launch_template.name in dockinit.yaml\n");
       setExit(EXIT.usage);
       return undefined;
     }
     return { loaded, bundle: rendered.bundle, templateName };
-  };
+  }
 
   const awsSettings = (aws: typeof import("../aws/launch-template.js"), opts: AwsOpts, loaded: LoadResult): Ec2ClientSettings =>
     aws.resolveEc2ClientSettings({ region: opts.region, profile: opts.profile }, io.env, loaded.model?.launchTemplate?.region);
@@ -135,39 +133,73 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       }
     });
 
-  awsOptions(program.command("push").description("upload the user-data as a new launch template version (only UserData changes)"))
+  const push = awsOptions(program.command("push").description("upload the user-data as a new launch template version (only UserData changes)"))
     .option("--source-version <version>", "version the new one is based on: $Latest, $Default or a number (default: launch_template.source_version)", parseVersionSelector)
     .option("--set-default", "make the new version the template's default (default: launch_template.set_default)")
     .option("--no-set-default", "leave the default version alone even if dockinit.yaml says set_default: true")
     .option("--dry-run", "ask EC2 whether the push would succeed (DryRun) and print the plan; change nothing")
     .option("--create", "create the launch template, with this user-data as version 1, when it does not exist")
-    .action(async (opts: PushOpts) => {
-      const prepared = prepare(opts);
-      if (!prepared) return;
-      const { loaded, bundle, templateName } = prepared;
-      const lt = loaded.model?.launchTemplate;
-      quietSdkNodeVersionWarning();
-      const aws = await import("../aws/launch-template.js");
-      const settings = awsSettings(aws, opts, loaded);
-      const client = aws.createEc2Client(settings);
-      try {
-        const result = await aws.pushUserData(client, {
-          templateName,
-          sourceVersion: opts.sourceVersion ?? lt?.sourceVersion ?? "$Latest",
-          userData: bundle.userData,
-          bundleName: bundle.manifest.name,
-          setDefault: opts.setDefault ?? lt?.setDefault ?? false,
-          dryRun: Boolean(opts.dryRun),
-          create: Boolean(opts.create),
-        });
-        if (!result.ok) return reportFailure(opts, settings, result.failure, result.completed ? { completed: result.completed } : {});
+    .option("--rollout", "then start an Auto Scaling instance refresh to the version just made (see `dockinit rollout`)");
+  rolloutOptions(push).action(async (opts: PushOpts, command: Command) => {
+    const prepared = prepare(opts);
+    if (!prepared) return;
+    const { loaded, bundle, templateName } = prepared;
+    const lt = loaded.model?.launchTemplate;
+    quietSdkNodeVersionWarning();
+    const aws = await import("../aws/launch-template.js");
+    const settings = awsSettings(aws, opts, loaded);
+    const client = aws.createEc2Client(settings);
+    try {
+      const result = await aws.pushUserData(client, {
+        templateName,
+        sourceVersion: opts.sourceVersion ?? lt?.sourceVersion ?? "$Latest",
+        userData: bundle.userData,
+        bundleName: bundle.manifest.name,
+        setDefault: opts.setDefault ?? lt?.setDefault ?? false,
+        dryRun: Boolean(opts.dryRun),
+        create: Boolean(opts.create),
+      });
+      if (!result.ok) {
+        const completed = result.completed ? { completed: result.completed } : {};
+        if (!(opts.rollout && opts.json)) return reportFailure(opts, settings, result.failure, completed);
+        // push --rollout --json speaks JSON lines, the failure included.
+        reportFailure({ ...opts, json: false }, settings, result.failure);
+        io.stdout(`${JSON.stringify({ event: "push", ok: false, error: result.failure, ...completed })}\n`);
+        return;
+      }
+      if (!opts.rollout) {
         if (opts.json) io.stdout(json({ ok: true, ...result.outcome }));
         else io.stdout(pushReport(result.outcome));
-        setExit(EXIT.ok);
-      } finally {
-        client.destroy();
+        return setExit(EXIT.ok);
       }
-    });
+      // push --rollout: JSON lines throughout (the push result is the first).
+      if (opts.json) io.stdout(`${JSON.stringify({ event: "push", ok: true, ...result.outcome })}\n`);
+      else io.stdout(pushReport(result.outcome));
+      const flags: RolloutFlags = {
+        autoScalingGroup: opts.autoScalingGroup,
+        yes: opts.yes,
+        wait: command.getOptionValueSource("wait") === "cli" ? false : undefined,
+        pollInterval: opts.pollInterval,
+        region: opts.region,
+        profile: opts.profile,
+        json: opts.json,
+      };
+      setExit(
+        await runRollout(io, {
+          flags,
+          loaded,
+          templateName,
+          version: { from: "push", version: result.outcome.version },
+          dryRun: Boolean(opts.dryRun),
+          json: Boolean(opts.json),
+        }),
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+
+  registerRolloutCommand(program, io, setExit, (opts, needsTemplate) => prepare(opts, needsTemplate), parseVersionSelector);
 }
 
 function diffSummary(d: DiffOutcome): string {

@@ -43,6 +43,33 @@ runCli(process.argv.slice(2), {
   get stderrIsTTY() {
     return process.stderr.isTTY;
   },
+  // Asked by `rollout` only (confirmation, live progress line).
+  get stdoutIsTTY() {
+    return process.stdout.isTTY;
+  },
+  get stdinIsTTY() {
+    return process.stdin.isTTY;
+  },
+  async ask(question) {
+    // Not import(): the bundle runs inside vm.Script (scripts/launcher.cjs), which has no dynamic import.
+    const { createInterface } = process.getBuiltinModule("node:readline/promises") as typeof import("node:readline/promises");
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    // Ctrl-C at the prompt is a "no", not a prompt that never returns.
+    const giveUp = new AbortController();
+    rl.once("SIGINT", () => giveUp.abort());
+    try {
+      return await rl.question(question, { signal: giveUp.signal });
+    } catch {
+      process.stderr.write("\n");
+      return "";
+    } finally {
+      rl.close();
+    }
+  },
+  onInterrupt(handler) {
+    process.on("SIGINT", handler);
+    return () => process.off("SIGINT", handler);
+  },
 }).then(
   (code) => {
     // Every byte is already written (synchronously) unless a stream took

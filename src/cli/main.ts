@@ -2,64 +2,19 @@
 // This is the only layer that prints; bin.ts is the only one that exits.
 // Exit codes: 0 ok, 1 invalid configuration or a failed check, 2 usage, 3 AWS.
 import { existsSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { Command, CommanderError } from "commander";
-import { loadConfig, loadDefaultConfig, renderBundle, type LoadResult } from "../api.js";
+import { renderBundle, userDataBase64 } from "../api.js";
 import { writeBundle } from "../bundle/emit.js";
 import { USER_DATA_BUDGET } from "../bundle/user-data.js";
 import { STARTER_CONFIG } from "../config/default.js";
-import { hasErrors, type Diagnostic } from "../config/errors.js";
-import { formatDiagnostic } from "../config/format.js";
+import { hasErrors } from "../config/errors.js";
 import { configJsonSchema } from "../config/schema.js";
 import { explainFirewall } from "../render/explain.js";
+import { VERSION } from "../version.js";
 import { registerAwsCommands } from "./aws-commands.js";
+import { EXIT, pickConfig, printDiagnostics, resolveIn, thousands, type CliIO, type ConfigOpts } from "./io.js";
 
-export interface CliIO {
-  stdout: (text: string | Uint8Array) => void;
-  stderr: (text: string) => void;
-  cwd: string;
-  env: Record<string, string | undefined>;
-  /** Whether stderr is a terminal (colour only then, and never with NO_COLOR). */
-  stderrIsTTY?: boolean;
-}
-
-export const EXIT = { ok: 0, invalid: 1, usage: 2, aws: 3 } as const;
-
-const VERSION = "0.1.0";
-
-interface ConfigOpts {
-  config?: string;
-  json?: boolean;
-}
-
-export function pickConfig(opts: ConfigOpts, io: CliIO): LoadResult {
-  if (opts.config) return loadConfigAs(resolveIn(io, opts.config), opts.config);
-  const local = resolve(io.cwd, "dockinit.yaml");
-  if (existsSync(local)) return loadConfigAs(local, "dockinit.yaml");
-  io.stderr("dockinit: no dockinit.yaml here; using the built-in default (VPC DNS + the ephemeral-port fix). Run `dockinit init` to write one.\n");
-  return loadDefaultConfig();
-}
-
-function resolveIn(io: CliIO, p: string): string {
-  return resolve(io.cwd, p);
-}
-
-function loadConfigAs(path: string, shown: string): LoadResult {
-  const r = loadConfig(path);
-  return { ...r, file: shown, diagnostics: r.diagnostics.map((d) => ({ ...d, file: d.file === path ? shown : d.file })) };
-}
-
-export function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string): void {
-  if (diags.length === 0) return;
-  const color = io.env.NO_COLOR === undefined && Boolean(io.stderrIsTTY);
-  for (const d of diags) io.stderr(`${formatDiagnostic(d, source, { color })}\n`);
-  const errors = diags.filter((d) => d.severity === "error").length;
-  const warnings = diags.length - errors;
-  io.stderr(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
-}
-
-/** 16384 → "16,384" (toLocaleString would load ICU data: milliseconds at start-up). */
-const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+export { EXIT, pickConfig, printDiagnostics, type CliIO } from "./io.js";
 
 const budgetLine = (bytes: number, encoding: string) =>
   `user-data: ${thousands(bytes)} of ${thousands(USER_DATA_BUDGET)} bytes${encoding === "gzip" ? " (gzip)" : ""}`;
@@ -128,7 +83,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       }
       const outcome = writeBundle(bundle, resolveIn(io, opts.out));
       if (opts.json) {
-        io.stdout(`${JSON.stringify({ ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest }, null, 2)}\n`);
+        // userDataBase64: what CloudFormation, CDK and EC2's API take (Terraform: filebase64("out/user-data")).
+        const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle) };
+        io.stdout(`${JSON.stringify(result, null, 2)}\n`);
       } else {
         const did = outcome === "unchanged" ? "up to date:" : "wrote";
         io.stdout(`${did} ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);
@@ -153,7 +110,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     });
 
   // diff and push: the AWS SDK is import()ed inside their actions only.
-  registerAwsCommands(program, io, (c) => (exitCode = c), { pickConfig, printDiagnostics });
+  registerAwsCommands(program, io, (c) => (exitCode = c));
 
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -70,6 +70,12 @@ export const catalogue = {
   // ── Security ────────────────────────────────────────────────────────
   DI060: { title: "value looks like a secret", hint: "user-data is readable by every process on the instance through the metadata service (and by anyone with ec2:DescribeLaunchTemplateVersions); fetch secrets at boot from SSM Parameter Store or Secrets Manager with the instance role instead", severity: "warning" },
   DI061: { title: "world-writable file", hint: "any local user could change this file, which root reads or runs; use a mode without the write bit for others, e.g. \"0644\" or \"0755\"", severity: "warning" },
+
+  // ── Rollout (Auto Scaling instance refresh) ─────────────────────────
+  DI070: { title: "invalid checkpoints", hint: "list checkpoint percentages between 1 and 100 in increasing order, ending with 100, e.g. [20, 50, 100]", severity: "error" },
+  DI071: { title: "Auto Scaling group listed twice", hint: "name each group once", severity: "error" },
+  DI072: { title: "healthy percentages do not fit", hint: "keep min_healthy_percentage <= max_healthy_percentage and their difference at most 100 (AWS's rule), e.g. 90 and 100", severity: "error" },
+  DI073: { title: "checkpoint_delay without checkpoints", hint: "add checkpoints (e.g. [20, 50, 100]) or remove checkpoint_delay", severity: "error" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type DiagnosticCode = keyof typeof catalogue;

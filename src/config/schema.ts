@@ -278,6 +278,86 @@ const launchTemplate = z.strictObject({
   set_default: withDefault(z.boolean(), false),
 });
 
+/** An Auto Scaling group name: 1-255 characters (AWS's limit), no line breaks. */
+const groupName = z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[^\r\n]+$/, "an Auto Scaling group name is one line"));
+/** A CloudWatch alarm name: 1-255 characters. */
+const alarmName = z.string().check(z.minLength(1), z.maxLength(255), z.regex(/^[^\r\n]+$/, "a CloudWatch alarm name is one line"));
+const seconds = (max: number, description: string) => z.int().check(z.gte(0), z.lte(max), describe(description));
+
+/**
+ * `dockinit rollout` (and `push --rollout`): an Auto Scaling instance refresh.
+ * The limits are StartInstanceRefresh's own, so a refresh AWS would refuse is
+ * refused here, with a position. Defaults differ from AWS's where AWS's bite
+ * (a checkpoint pauses an hour); the plan prints every effective value.
+ */
+export const rolloutSchema = z.prefault(
+  z
+    .strictObject({
+      auto_scaling_groups: withDefault(
+        list(groupName, 100).check(
+          describe("groups to refresh; empty: every group that uses the template (listed and confirmed, or --yes)"),
+          rule<string[]>((names, ctx) => {
+            const seen = new Map<string, number>();
+            names.forEach((n, i) => {
+              const first = seen.get(n);
+              if (first !== undefined) fail(ctx, "DI071", `${JSON.stringify(n)} is already listed (auto_scaling_groups[${first}])`, [i]);
+              else seen.set(n, i);
+            });
+          }),
+        ),
+        [],
+      ),
+      min_healthy_percentage: withDefault(z.int().check(z.gte(0), z.lte(100), describe("percentage of the group that stays in service during the refresh")), 90),
+      max_healthy_percentage: withDefault(z.int().check(z.gte(100), z.lte(200), describe("above 100: launch replacements before terminating (needs spare capacity)")), 100),
+      instance_warmup: withDefault(seconds(86_400, "seconds a new instance gets before it counts as healthy"), 300),
+      checkpoints: withDefault(
+        list(z.int().check(z.gte(1), z.lte(100)), 100).check(
+          describe("percentages at which the refresh pauses for checkpoint_delay, increasing, the last 100; e.g. [20, 50, 100]"),
+          rule<number[]>((points, ctx) => {
+            for (let i = 1; i < points.length; i++) {
+              if (points[i]! <= points[i - 1]!) {
+                fail(ctx, "DI070", `checkpoint ${points[i]} does not come after ${points[i - 1]}`, [i], "list checkpoint percentages in increasing order, e.g. [20, 50, 100]");
+                return;
+              }
+            }
+            if (points.length > 0 && points[points.length - 1] !== 100) {
+              fail(ctx, "DI070", `the last checkpoint is ${points[points.length - 1]}, not 100`, [points.length - 1], `end the list with 100, e.g. [${[...points, 100].join(", ")}]`);
+            }
+          }),
+        ),
+        [],
+      ),
+      checkpoint_delay: withDefault(seconds(172_800, "seconds to pause at each checkpoint (AWS's own default is 3600)"), 0),
+      alarms: withDefault(list(alarmName, 10).check(describe("CloudWatch alarm names: the refresh fails (and rolls back) when one goes to ALARM")), []),
+      bake_time: withDefault(seconds(43_200, "seconds to wait after the last replacement before the refresh counts as successful"), 0),
+      skip_matching: withDefault(z.boolean().check(describe("leave instances that already run the desired configuration alone")), true),
+      auto_rollback: withDefault(
+        z.union([z.literal("auto"), z.boolean()]).check(describe("auto: roll back a failed refresh where AWS allows it; true: refuse groups where it cannot; false: never")),
+        "auto",
+      ),
+      protected_instances: withDefault(
+        z.enum(["wait", "refresh", "ignore"]).check(describe("instances protected from scale-in: wait (AWS's default: an hour, then the refresh fails), refresh, ignore")),
+        "wait",
+      ),
+      standby_instances: withDefault(
+        z.enum(["wait", "terminate", "ignore"]).check(describe("instances in Standby: wait (AWS's default: an hour, then the refresh fails), terminate, ignore")),
+        "wait",
+      ),
+    })
+    .check(
+      rule<{ min_healthy_percentage?: number; max_healthy_percentage?: number; checkpoints?: number[]; checkpoint_delay?: number }>((r, ctx) => {
+        const min = r.min_healthy_percentage ?? 90;
+        const max = r.max_healthy_percentage ?? 100;
+        if (min > max) fail(ctx, "DI072", `min_healthy_percentage ${min} is above max_healthy_percentage ${max}`, ["min_healthy_percentage"]);
+        else if (max - min > 100) fail(ctx, "DI072", `max_healthy_percentage ${max} is more than 100 above min_healthy_percentage ${min}`, ["max_healthy_percentage"]);
+        if ((r.checkpoint_delay ?? 0) > 0 && (r.checkpoints ?? []).length === 0) {
+          fail(ctx, "DI073", `checkpoint_delay ${r.checkpoint_delay} has no checkpoints to pause at`, ["checkpoint_delay"]);
+        }
+      }),
+    ),
+  {},
+);
+
 export const configSchema = z
   .strictObject({
     $schema: z.optional(z.string().check(describe("for editors; ignored"))),
@@ -297,6 +377,7 @@ export const configSchema = z
     port_forwards: withDefault(list(portForward, 1000), []),
     user_data: userData,
     launch_template: z.optional(launchTemplate),
+    rollout: rolloutSchema,
   })
   .check(describe("dockinit.yaml: the EC2 user-data of a correctly networked Docker host"));
 

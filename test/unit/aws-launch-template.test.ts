@@ -779,7 +779,7 @@ describe("dockinit diff/push CLI", () => {
 
 // ── Lazy loading, proven on the built binary ────────────────────────────
 
-describe("the SDK is loaded by diff/push only", () => {
+describe("the SDK is loaded by diff/push/rollout only", () => {
   // `npm test` builds bin/dockinit.cjs first (as for the real-process test in cli.test.ts).
   const bin = join(REPO, "bin", "dockinit.cjs");
   let dir: string;
@@ -812,6 +812,7 @@ process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify(
         AWS_REGION: "us-east-1",
         // Nothing listens on port 1: the push fails fast, after loading the SDK.
         AWS_ENDPOINT_URL_EC2: "http://127.0.0.1:1",
+        AWS_ENDPOINT_URL_AUTO_SCALING: "http://127.0.0.1:1",
         AWS_MAX_ATTEMPTS: "1",
       },
       timeout: 30_000,
@@ -841,5 +842,13 @@ process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify(
     expect(r.stderr).toMatch(/^dockinit: cannot reach EC2 at http:\/\/127.0.0.1:1 \(ECONNREFUSED\)/m);
     expect(r.loaded).toContain("@aws-sdk/client-ec2");
     expect(r.builtins).toContain("crypto");
+    // The Auto Scaling client is rollout's alone (rollout, push --rollout).
+    expect(r.loaded).not.toContain("@aws-sdk/client-auto-scaling");
+  });
+
+  it.skipIf(!existsSync(bin))("rollout loads the Auto Scaling client (and an unreachable endpoint exits 3)", () => {
+    const r = sdkModulesLoadedBy(["rollout", "--launch-template", NAME, "--dry-run"]);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.loaded).toEqual(expect.arrayContaining(["@aws-sdk/client-auto-scaling", "@aws-sdk/client-ec2"]));
   });
 });

@@ -40,6 +40,9 @@ async function cli(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
+/** package.json is the one source of the version (src/version.ts, esbuild's define). */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
+
 const BAD = "version: 1\nephemeral_ports:\n  to: 61000-49152\n";
 
 describe("dockinit CLI", () => {
@@ -156,6 +159,8 @@ describe("dockinit CLI", () => {
     const j = await cli("render", "--json");
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout).manifest.userData.budget).toBe(16384);
+    // The base64 infrastructure-as-code tools take: exactly out/user-data.
+    expect(Buffer.from(JSON.parse(j.stdout).userDataBase64, "base64").equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
     const s = await cli("render", "--stdout", "-c", "dockinit.yaml");
     expect(s.code).toBe(0);
     expect(Buffer.from(s.stdout, "latin1").equals(readFileSync(join(dir, "out", "user-data")))).toBe(true);
@@ -190,8 +195,16 @@ describe("dockinit CLI", () => {
     const r = await cli("schema");
     expect(r.code).toBe(0);
     const schema = JSON.parse(r.stdout);
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["version", "docker", "ephemeral_ports", "firewall", "port_forwards", "user_data", "launch_template"]));
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["version", "docker", "ephemeral_ports", "firewall", "port_forwards", "user_data", "launch_template", "rollout"]));
     expect(schema.additionalProperties).toBe(false);
+  });
+
+  it("--version and the manifest's generator are package.json's version", async () => {
+    const v = await cli("--version");
+    expect(v.code).toBe(0);
+    expect(v.stdout).toBe(`${PACKAGE_VERSION}\n`);
+    await cli("render");
+    expect(JSON.parse(readFileSync(join(dir, "out", "manifest.json"), "utf8")).generator).toBe(`dockinit ${PACKAGE_VERSION}`);
   });
 
   it("usage errors exit 2", async () => {
@@ -210,7 +223,7 @@ describe("dockinit as a real process", () => {
     const bad = spawnSync(process.execPath, [bin, "check", "-c", "bad.yaml"], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("bad.yaml:3:7: error DI021");
-    expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }).trim()).toBe("0.1.0");
+    expect(execFileSync(process.execPath, [bin, "--version"], { encoding: "utf8" }).trim()).toBe(PACKAGE_VERSION);
   });
 
   // bin.ts writes straight to the descriptor; a non-blocking pipe that fills

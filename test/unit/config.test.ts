@@ -72,6 +72,17 @@ const cases: Case[] = [
   { name: "bad part type", yaml: "version: 1\nuser_data:\n  parts: [{ file: parts/ok.sh, type: x-perl }]\n", code: "DI050", line: 3, col: 38 },
   { name: "parts without mime", yaml: "version: 1\nuser_data:\n  format: cloud-config\n  parts: [{ file: parts/ok.sh, type: x-shellscript }]\n", code: "DI051", line: 3, col: 11 },
   { name: "part escapes", yaml: "version: 1\nuser_data:\n  parts: [{ file: /etc/passwd, type: x-shellscript }]\n", code: "DI042", line: 3, col: 19 },
+  // rollout: (StartInstanceRefresh's own limits, refused before any AWS call)
+  { name: "checkpoints not increasing", yaml: "version: 1\nrollout:\n  checkpoints: [50, 20, 100]\n", code: "DI070", line: 3, col: 21, path: "rollout.checkpoints.1", hint: /increasing/ },
+  { name: "checkpoints not ending in 100", yaml: "version: 1\nrollout:\n  checkpoints: [20, 50]\n", code: "DI070", line: 3, col: 21, path: "rollout.checkpoints.1", hint: /\[20, 50, 100\]/ },
+  { name: "checkpoint above 100", yaml: "version: 1\nrollout:\n  checkpoints: [20, 150]\n", code: "DI016", line: 3, col: 21, path: "rollout.checkpoints.1" },
+  { name: "max healthy below min healthy", yaml: "version: 1\nrollout:\n  min_healthy_percentage: 95\n  max_healthy_percentage: 90\n", code: "DI016", line: 4, col: 27, path: "rollout.max_healthy_percentage" },
+  { name: "healthy percentages more than 100 apart", yaml: "version: 1\nrollout:\n  min_healthy_percentage: 50\n  max_healthy_percentage: 200\n", code: "DI072", line: 4, col: 27, path: "rollout.max_healthy_percentage" },
+  { name: "negative warmup", yaml: "version: 1\nrollout:\n  instance_warmup: -30\n", code: "DI016", line: 3, col: 20, path: "rollout.instance_warmup" },
+  { name: "checkpoint_delay without checkpoints", yaml: "version: 1\nrollout:\n  checkpoint_delay: 600\n", code: "DI073", line: 3, col: 21, path: "rollout.checkpoint_delay" },
+  { name: "group listed twice", yaml: "version: 1\nrollout:\n  auto_scaling_groups: [web, api, web]\n", code: "DI071", line: 3, col: 35, path: "rollout.auto_scaling_groups.2" },
+  { name: "auto_rollback neither auto nor a boolean", yaml: "version: 1\nrollout:\n  auto_rollback: sometimes\n", code: "DI011", line: 3, col: 18, path: "rollout.auto_rollback" },
+  { name: "misspelt rollout key", yaml: "version: 1\nrollout:\n  min_health_percentage: 90\n", code: "DI010", line: 3, col: 3, path: "rollout.min_health_percentage", hint: /did you mean "min_healthy_percentage"/ },
   { name: "duplicate write_files path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a }\n    - { path: /x, content: b }\n", code: "DI052", line: 5, col: 15 },
 ];
 
@@ -124,6 +135,62 @@ describe("invalid configurations", () => {
   it("refuses oversized files", () => {
     const r = loadConfigString(`version: 1\n#${"x".repeat(300 * 1024)}\n`);
     expect(r.diagnostics[0]?.code).toBe("DI004");
+  });
+});
+
+describe("rollout: defaults and a full section", () => {
+  it("without a rollout section the model carries the documented defaults", () => {
+    const r = loadConfigString("version: 1\n");
+    expect(r.model?.rollout).toEqual({
+      autoScalingGroups: [],
+      minHealthyPercentage: 90,
+      maxHealthyPercentage: 100,
+      instanceWarmup: 300,
+      checkpoints: [],
+      checkpointDelay: 0,
+      alarms: [],
+      bakeTime: 0,
+      skipMatching: true,
+      autoRollback: "auto",
+      protectedInstances: "wait",
+      standbyInstances: "wait",
+    });
+  });
+
+  it("every key is read", () => {
+    const yaml = [
+      "version: 1",
+      "rollout:",
+      "  auto_scaling_groups: [web-blue, web-green]",
+      "  min_healthy_percentage: 50",
+      "  max_healthy_percentage: 150",
+      "  instance_warmup: 120",
+      "  checkpoints: [20, 50, 100]",
+      "  checkpoint_delay: 900",
+      "  alarms: [web-5xx]",
+      "  bake_time: 600",
+      "  skip_matching: false",
+      "  auto_rollback: true",
+      "  protected_instances: refresh",
+      "  standby_instances: ignore",
+      "",
+    ].join("\n");
+    const r = loadConfigString(yaml);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.model?.rollout).toEqual({
+      autoScalingGroups: ["web-blue", "web-green"],
+      minHealthyPercentage: 50,
+      maxHealthyPercentage: 150,
+      instanceWarmup: 120,
+      checkpoints: [20, 50, 100],
+      checkpointDelay: 900,
+      alarms: ["web-5xx"],
+      bakeTime: 600,
+      skipMatching: false,
+      autoRollback: true,
+      protectedInstances: "refresh",
+      standbyInstances: "ignore",
+    });
   });
 });
 

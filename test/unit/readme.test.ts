@@ -2,11 +2,12 @@
 // CLI), the library examples (as written, importing "dockinit"), and the
 // diagnostic it shows is exactly what dockinit prints.
 import { execFileSync, spawnSync } from "node:child_process";
+import { parse as parseHcl } from "@cdktf/hcl2json";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { configJsonSchema } from "../../src/index.js";
+import { configJsonSchema, loadConfig, renderBundle } from "../../src/index.js";
 import { REPO } from "../support/fixtures.js";
 import { commandLines, readmeBlocks } from "../support/readme.js";
 
@@ -94,5 +95,47 @@ describe.skipIf(!existsSync(BIN))("README examples", () => {
   it("the vitest example is test/unit/readme-snapshot.test.ts, verbatim", () => {
     const code = blocks.filter((b) => b.lang === "ts")[1]!.code;
     expect(readFileSync(join(REPO, "test", "unit", "readme-snapshot.test.ts"), "utf8")).toBe(code);
+  });
+
+  describe("Infrastructure as code", () => {
+    const iac = blocks.filter((b) => b.section === "Infrastructure as code");
+
+    it("Terraform: HashiCorp's parser reads the recipe; user_data is filebase64 of render's out/user-data, and the ignore_changes are as the README says", async () => {
+      const hcl = iac.find((b) => b.lang === "hcl")!.code;
+      const tf = (await parseHcl("main.tf", hcl)) as {
+        resource: Record<string, Record<string, Record<string, unknown>[]>>;
+      };
+      const lt = tf.resource.aws_launch_template!.build_runner![0] as { name: string; user_data: string; lifecycle: { ignore_changes: string[] }[] };
+      expect(lt.name).toBe(loadConfig(join(REPO, "test/fixtures/build-runner/dockinit.yaml")).model?.launchTemplate?.name);
+      // filebase64 (user_data is base64), of the file `dockinit render` writes (out/user-data, DESIGN's layout).
+      expect(lt.user_data).toBe('${filebase64("${path.module}/out/user-data")}');
+      expect(lt.lifecycle[0]!.ignore_changes).toEqual(["${user_data}", "${default_version}"]);
+      const group = tf.resource.aws_autoscaling_group!.web![0] as { launch_template: { id: string; version: string }[]; lifecycle: { ignore_changes: string[] }[] };
+      expect(group.launch_template[0]).toEqual({ id: "${aws_launch_template.build_runner.id}", version: "$Default" });
+      expect(group.lifecycle[0]!.ignore_changes).toEqual(["${launch_template}"]);
+      // The parser is strict: the same check fails on a broken block.
+      await expect(parseHcl("main.tf", hcl.replace("lifecycle {", "lifecycle {{"))).rejects.toThrow();
+    });
+
+    it("AWS CDK: the example, run with a stand-in for aws-cdk-lib, synthesizes a launch template whose UserData is the bundle's bytes", () => {
+      const code = iac.find((b) => b.lang === "ts")!.code;
+      expect(code).toContain('from "aws-cdk-lib"');
+      const dir = join(REPO, ".cache", "readme", "cdk");
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      const standin = join(REPO, "test", "support", "cdk-standin.mjs");
+      // Only the import specifiers change: aws-cdk-lib and aws-cdk-lib/aws-ec2 → the stand-in.
+      const file = join(dir, "cdk-example.mjs");
+      writeFileSync(file, code.replace(/from "aws-cdk-lib(\/aws-ec2)?"/g, `from ${JSON.stringify(standin)}`));
+      execFileSync(process.execPath, [file], { cwd: REPO, encoding: "utf8", env: { ...process.env, CDK_STANDIN_OUT: dir } });
+      const template = JSON.parse(readFileSync(join(dir, "BuildRunner.template.json"), "utf8")) as {
+        Resources: Record<string, { Type: string; Properties: { LaunchTemplateName: string; LaunchTemplateData: { UserData: string } } }>;
+      };
+      const lt = template.Resources.LaunchTemplate!;
+      expect(lt.Type).toBe("AWS::EC2::LaunchTemplate");
+      expect(lt.Properties.LaunchTemplateName).toBe("build-runner");
+      const { bundle } = renderBundle(loadConfig(join(REPO, "test/fixtures/build-runner/dockinit.yaml")));
+      expect(Buffer.from(lt.Properties.LaunchTemplateData.UserData, "base64").equals(bundle!.userData)).toBe(true);
+    });
   });
 });
