@@ -244,8 +244,9 @@ export function planSettings(p: RolloutPreferences): PlanSetting[] {
   return [
     { key: "strategy", value: "Rolling", awsDefault: "Rolling" },
     { key: "skip_matching", value: String(p.skipMatching), awsDefault: "false" },
-    { key: "min_healthy_percentage", value: `${p.minHealthyPercentage}%`, awsDefault: "90%" },
-    { key: "max_healthy_percentage", value: `${p.maxHealthyPercentage}%`, awsDefault: "100%" },
+    // Sent with every refresh, so they win over a group's own instance maintenance policy.
+    { key: "min_healthy_percentage", value: `${p.minHealthyPercentage}%`, awsDefault: "the group's instance maintenance policy, else 90%" },
+    { key: "max_healthy_percentage", value: `${p.maxHealthyPercentage}%`, awsDefault: "the group's instance maintenance policy, else 100%" },
     { key: "instance_warmup", value: secs(p.instanceWarmup), awsDefault: "the group's health check grace period" },
     { key: "checkpoints", value: p.checkpoints.length > 0 ? p.checkpoints.map((c) => `${c}%`).join(", ") : "none", awsDefault: "none" },
     { key: "checkpoint_delay", value: p.checkpoints.length > 0 ? secs(p.checkpointDelay) : "- (no checkpoints)", awsDefault: "3600 s" },
@@ -257,9 +258,13 @@ export function planSettings(p: RolloutPreferences): PlanSetting[] {
   ];
 }
 
-/** Why AWS would refuse AutoRollback for this group, or undefined. */
-function rollbackObstacle(current: string[], imageIds: Record<number, string | undefined>): string | undefined {
-  const dynamic = current.find((v) => DYNAMIC.has(v));
+/**
+ * Why AWS would refuse AutoRollback for this group, or undefined. `every`:
+ * the versions of every launch template the group names (a mixed-instances
+ * group's other templates count too); `current`: those of ours.
+ */
+function rollbackObstacle(every: string[], current: string[], imageIds: Record<number, string | undefined>): string | undefined {
+  const dynamic = every.find((v) => DYNAMIC.has(v));
   if (dynamic) return `the group uses version ${dynamic}, and AWS rolls back only to a numbered version`;
   for (const v of current) {
     const image = imageIds[Number(v)];
@@ -287,7 +292,7 @@ export function planRollout(req: RolloutRequest, facts: RolloutFacts): RolloutPl
     }
     const current = [...new Set(groupSpecs(g).filter((s) => usesTemplate(s, t)).map(versionOf))];
     const numbered = current.filter((v) => !DYNAMIC.has(v));
-    const obstacle = rollbackObstacle(current, facts.imageIds);
+    const obstacle = rollbackObstacle([...new Set(groupSpecs(g).map(versionOf))], current, facts.imageIds);
     if (p.autoRollback === true && obstacle) {
       problems.push({ kind: "no-rollback", group: g.name, message: `auto_rollback is true, but group ${g.name} cannot roll back: ${obstacle}` });
     }
@@ -616,6 +621,19 @@ export async function stopRefreshes(client: AutoScalingClient, action: "cancel" 
 }
 
 /** The groups --cancel/--rollback act on when none are named: those that use the template. */
+/** Of these groups, the ones with an instance refresh in progress (what --cancel/--rollback can act on). */
+export async function groupsWithActiveRefresh(client: AutoScalingClient, groups: string[], region: string): Promise<{ ok: true; groups: string[] } | { ok: false; failure: AwsFailure }> {
+  const ctx: Ctx = { region, templateName: "" };
+  const running: string[] = [];
+  try {
+    for (const g of groups) if (await activeRefresh(client, ctx, g)) running.push(g);
+  } catch (err) {
+    if (err instanceof CallFailed) return { ok: false, failure: err.failure };
+    throw err;
+  }
+  return { ok: true, groups: running };
+}
+
 export async function findGroupsUsing(ec2: EC2Client, asg: AutoScalingClient, templateName: string): Promise<{ ok: true; groups: string[]; region: string } | { ok: false; failure: AwsFailure }> {
   try {
     const ctx = await openContext(asg, templateName);
@@ -714,7 +732,10 @@ export async function waitForRefreshes(client: AutoScalingClient, started: Start
     if (opts.signal?.aborted) return { outcome: "interrupted", progress: snapshot() };
     try {
       for (const s of started) {
-        if (!ACTIVE.has(latest.get(s.group)!.status) && latest.get(s.group)!.status !== "Unknown") continue;
+        // Ended refreshes are not asked again; any other status (a new one
+        // AWS adds included) is polled until it ends.
+        const status = latest.get(s.group)!.status;
+        if (SUCCEEDED.has(status) || FAILED.has(status)) continue;
         const out = await asgCall(ctx, "DescribeInstanceRefreshes", `group ${s.group}`, () =>
           client.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: s.group, InstanceRefreshIds: [s.id] }), { abortSignal: opts.signal }),
         );

@@ -10,7 +10,7 @@ import type { Bundle } from "../bundle/render-bundle.js";
 import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
 import { EXIT, json, pickConfig, printDiagnostics, thousands, type CliIO } from "./io.js";
-import { registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
+import { chooseGroups, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
 
 interface AwsOpts {
   config?: string;
@@ -145,6 +145,12 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     if (!prepared) return;
     const { loaded, bundle, templateName } = prepared;
     const lt = loaded.model?.launchTemplate;
+    // push --rollout to groups it would find and confirm: without a terminal
+    // to confirm on, refuse before the push, not after a version was made.
+    if (opts.rollout && !opts.dryRun && !opts.yes && loaded.model && chooseGroups({ autoScalingGroup: opts.autoScalingGroup }, loaded.model.rollout).groups.length === 0 && !(io.stdinIsTTY && (io.stderrIsTTY || io.stdoutIsTTY))) {
+      io.stderr("dockinit: push --rollout would roll out to every group that uses the template; without a terminal to confirm on, pass --yes (or name the groups with --auto-scaling-group); nothing pushed\n");
+      return setExit(EXIT.usage);
+    }
     quietSdkNodeVersionWarning();
     const aws = await import("../aws/launch-template.js");
     const settings = awsSettings(aws, opts, loaded);

@@ -237,7 +237,8 @@ function reportFailure(io: CliIO, asJson: boolean, failure: AwsFailure, settings
 /** Ask on a terminal; without one, --yes is required. Returns the exit code to stop with, or undefined to go on. */
 async function confirm(io: CliIO, flags: RolloutFlags, question: string, what: string): Promise<number | undefined> {
   if (flags.yes) return undefined;
-  if (io.stdinIsTTY && io.stdoutIsTTY && io.ask) {
+  // The answer comes from stdin; the question is seen on whichever of stderr and stdout is a terminal.
+  if (io.stdinIsTTY && (io.stderrIsTTY || io.stdoutIsTTY) && io.ask) {
     const answer = (await io.ask(`${question} [y/N] `)).trim().toLowerCase();
     if (answer === "y" || answer === "yes") return undefined;
     io.stderr("dockinit: not confirmed; nothing started\n");
@@ -328,7 +329,8 @@ async function startAndWait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScali
   if (run.flags.wait === false) {
     if (!run.json) for (const s of start.started) io.stdout(followHint(s));
     else io.stdout(`${JSON.stringify({ event: "result", ok: true, waited: false, started: start.started })}\n`);
-    return EXIT.ok;
+    // Ctrl-C while the starts finished: they are running; say so by the exit code.
+    return interrupted.aborted ? EXIT.interrupted : EXIT.ok;
   }
   return await wait(io, run, aws, asg, plan, start.started, interrupted);
 }
@@ -378,6 +380,13 @@ async function wait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient
   }
 }
 
+/** --cancel / --rollback with --dry-run: what would be asked of Auto Scaling, nothing sent. */
+function dryRunStop(io: CliIO, action: "cancel" | "rollback", groups: string[], flags: RolloutFlags): number {
+  const verb = action === "cancel" ? "CancelInstanceRefresh" : "RollbackInstanceRefresh";
+  for (const g of groups) io.stdout(flags.json ? `${JSON.stringify({ event: action, group: g, dryRun: true })}\n` : `dry run: would call ${verb} for ${g}; nothing changed\n`);
+  return EXIT.ok;
+}
+
 /** --cancel / --rollback. */
 export async function runStop(io: CliIO, action: "cancel" | "rollback", flags: RolloutFlags, loaded: LoadResult, templateName: string | undefined): Promise<number> {
   const config = loaded.model!.rollout;
@@ -394,12 +403,20 @@ export async function runStop(io: CliIO, action: "cancel" | "rollback", flags: R
       }
       const found = await aws.ro.findGroupsUsing(c.ec2, c.asg, templateName);
       if (!found.ok) return reportFailure(io, Boolean(flags.json), found.failure, c.settings);
-      groups = found.groups;
       region = found.region;
-      if (groups.length === 0) {
+      if (found.groups.length === 0) {
         io.stderr(`dockinit: no Auto Scaling group in ${region} uses launch template ${templateName}\n`);
         return EXIT.invalid;
       }
+      // Found, not named: only the groups with a refresh running have one to stop.
+      const running = await aws.ro.groupsWithActiveRefresh(c.asg, found.groups, region);
+      if (!running.ok) return reportFailure(io, Boolean(flags.json), running.failure, c.settings);
+      groups = running.groups;
+      if (groups.length === 0) {
+        io.stderr(`dockinit: no group that uses ${templateName} (${found.groups.join(", ")}) has an instance refresh in progress; nothing to ${action === "cancel" ? "cancel" : "roll back"}\n`);
+        return EXIT.ok;
+      }
+      if (flags.dryRun) return dryRunStop(io, action, groups, flags);
       const verb = action === "cancel" ? "Cancel the instance refresh" : "Roll back the instance refresh";
       const stop = await confirm(io, flags, `${verb} of ${groups.join(", ")}?`, `${groups.length} group${groups.length === 1 ? "" : "s"} use ${templateName}: ${groups.join(", ")}`);
       if (stop !== undefined) return stop;
@@ -408,6 +425,7 @@ export async function runStop(io: CliIO, action: "cancel" | "rollback", flags: R
       if (!r.ok) return reportFailure(io, Boolean(flags.json), r.failure, c.settings);
       region = r.region;
     }
+    if (flags.dryRun) return dryRunStop(io, action, groups, flags);
     const results = await aws.ro.stopRefreshes(c.asg, action, groups, region);
     for (const r of results) io.stdout(flags.json ? `${JSON.stringify({ event: action, ...r })}\n` : stopLine(action, r));
     const failed = results.filter((r) => !r.ok);

@@ -329,7 +329,7 @@ export const rolloutSchema = z.prefault(
       ),
       checkpoint_delay: withDefault(seconds(172_800, "seconds to pause at each checkpoint (AWS's own default is 3600)"), 0),
       alarms: withDefault(list(alarmName, 10).check(describe("CloudWatch alarm names: the refresh fails (and rolls back) when one goes to ALARM")), []),
-      bake_time: withDefault(seconds(43_200, "seconds to wait after the last replacement before the refresh counts as successful"), 0),
+      bake_time: withDefault(seconds(172_800, "seconds to wait after the last replacement before the refresh counts as successful"), 0),
       skip_matching: withDefault(z.boolean().check(describe("leave instances that already run the desired configuration alone")), true),
       auto_rollback: withDefault(
         z.union([z.literal("auto"), z.boolean()]).check(describe("auto: roll back a failed refresh where AWS allows it; true: refuse groups where it cannot; false: never")),

@@ -96,6 +96,12 @@ describe("planRollout: which groups, which version, rollback or not", () => {
     ["no Version at all means $Default", request(), facts([group("web", { launchTemplate: { LaunchTemplateId: T.id } })]), { groups: [["web", false, "the group uses version $Default, and AWS rolls back only to a numbered version"]], pinned: ["web"] }],
     ["$Latest in a mixed-instances policy", request(), facts([group("mix", mixed("$Latest"))]), { groups: [["mix", false, "the group uses version $Latest, and AWS rolls back only to a numbered version"]], pinned: ["mix"] }],
     ["the template only in an override", request(), facts([group("mix", mixed("3", true))]), { groups: [["mix", true]] }],
+    [
+      "ours numbered in an override, the group's base template on $Latest: no automatic rollback either",
+      request(),
+      facts([group("mix", { launchTemplate: undefined, mixedInstancesPolicy: { LaunchTemplate: { LaunchTemplateSpecification: { LaunchTemplateName: "base", Version: "$Latest" }, Overrides: [{ InstanceType: "m7g.large", LaunchTemplateSpecification: { LaunchTemplateId: T.id, Version: "3" } }] } } })]),
+      { groups: [["mix", false, "the group uses version $Latest, and AWS rolls back only to a numbered version"]] },
+    ],
     ["an AMI from an SSM parameter: no automatic rollback", request(), facts([group("web")], { imageIds: { 3: "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64" } }), { groups: [["web", false, "version 3's AMI is an SSM parameter (resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64), which AWS cannot roll back to"]] }],
     ["auto_rollback true refuses a group AWS cannot roll back", request({}, { autoRollback: true }), facts([group("web"), group("old", { launchTemplate: { LaunchTemplateId: T.id, Version: "$Default" } })]), { groups: [["web", true], ["old", false]], problems: ["no-rollback:old"], pinned: ["old"] }],
     ["auto_rollback false: never, and no reason is printed", request({}, { autoRollback: false }), facts([group("web")]), { groups: [["web", false]] }],
@@ -352,6 +358,7 @@ describe("waiting: every state DescribeInstanceRefreshes can report", () => {
     ["Cancelling, then Cancelled", ["InProgress", "Cancelling", "Cancelled"], "failed"],
     ["RollbackInProgress, then RollbackSuccessful", ["InProgress", "RollbackInProgress", "RollbackSuccessful"], "failed"],
     ["RollbackFailed", ["RollbackInProgress", "RollbackFailed"], "failed"],
+    ["a status this code does not know is polled again until it ends", ["InProgress", "SomethingNew", "Successful"], "successful"],
   ])("%s", async (_name, statuses, outcome) => {
     script("web", statuses.map((Status) => ({ Status }) as Partial<InstanceRefresh>));
     noSleep.sleeps = 0;
@@ -570,6 +577,31 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
     expect(r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { event: string; ok: boolean })).toEqual([expect.objectContaining({ event: "push", ok: false })]);
     expect(r.stderr).toMatch(/^dockinit: access denied: this identity may not call ec2:DescribeLaunchTemplates/);
     expect(asg.calls()).toHaveLength(0);
+  });
+
+  it("push --rollout to found groups without a terminal or --yes: refused before anything is pushed", async () => {
+    ec2.on(CreateLaunchTemplateVersionCommand).resolves({ LaunchTemplateVersion: { LaunchTemplateId: T.id, VersionNumber: 5 } });
+    const r = await cli(["push", "--rollout"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/pass --yes .*nothing pushed/);
+    expect(ec2.commandCalls(CreateLaunchTemplateVersionCommand)).toHaveLength(0);
+    expect(asg.calls()).toHaveLength(0);
+  });
+
+  it.each([["--cancel"], ["--rollback"]])("%s --dry-run names the running refreshes and stops none", async (flag) => {
+    asg.on(DescribeInstanceRefreshesCommand, { AutoScalingGroupName: "web", MaxRecords: 10 }).resolves({ InstanceRefreshes: [{ InstanceRefreshId: "r-web", Status: "InProgress" }] });
+    const r = await cli(["rollout", flag, "--dry-run"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dry run: would call (Cancel|Rollback)InstanceRefresh for web; nothing changed/);
+    expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(0);
+    expect(asg.commandCalls(RollbackInstanceRefreshCommand)).toHaveLength(0);
+  });
+
+  it("--cancel of found groups acts only on those with a refresh running (none: nothing to do, exit 0)", async () => {
+    const r = await cli(["rollout", "--cancel", "--yes"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/has an instance refresh in progress; nothing to cancel/);
+    expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(0);
   });
 
   it("push without --rollout touches no Auto Scaling API", async () => {

@@ -32,7 +32,7 @@ import {
 } from "./exec.js";
 import type { Engine } from "./engine.js";
 import { unmountUnder } from "./mounts.js";
-import { interpretClient, socatClientArgs, type ConnectOptions, type ConnectResult } from "./topology.js";
+import { interpretClient, socatClientArgs, udpOnceMore, type ConnectOptions, type ConnectResult } from "./topology.js";
 
 /** The docker CLI matching the 20.10 daemon (/usr/local/bin/docker is a different, newer client). */
 export const DOCKER_CLI = "/usr/bin/docker";
@@ -388,7 +388,8 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
       args.push(...(o.args ?? []), name);
       return dockerOk(args);
     },
-    connectFromContainer: async (o) => {
+    // A UDP attempt that heard nothing is tried once more (udpOnceMore).
+    connectFromContainer: (o) => udpOnceMore(o.proto, async () => {
       const timeoutMs = o.timeoutMs ?? 3_000;
       const proto = o.proto ?? "tcp";
       const name = `di-c-${randomBytes(4).toString("hex")}`;
@@ -411,7 +412,7 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
       const res = interpretClient(r);
       if (!res.ok && proto === "udp" && r.code === 0) return { ...res, reason: "timeout" };
       return res;
-    },
+    }),
     restart: async () => {
       if (stopping) throw new Error("dockerd was stopped");
       await stopDaemon();
