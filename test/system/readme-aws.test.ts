@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { CreateLaunchTemplateCommand, DescribeLaunchTemplateVersionsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURES, REPO } from "../support/fixtures.js";
@@ -18,6 +18,8 @@ describe.skipIf(skipUnlessMoto())("README: launch-template examples against moto
   let ec2: EC2Client;
   const env = () => ({
     ...process.env,
+    // `#!/usr/bin/env node`: the Node running these tests runs the CLI too.
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`,
     DOCKINIT: BIN,
     NO_COLOR: "1",
     AWS_ENDPOINT_URL_EC2: moto.endpoint,
