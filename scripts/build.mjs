@@ -2,7 +2,8 @@
 // precompiled, and the library as ESM (dist/index.js) with type declarations.
 // Bundling is what keeps `dockinit render` close to bare node start-up.
 import { readFile } from "node:fs/promises";
-import { copyFileSync, chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -55,10 +56,16 @@ await build({
 });
 
 // The executable is a small launcher that runs the bundle from V8's code
-// cache; the cache is made here by one representative run (render + check).
-copyFileSync("scripts/launcher.cjs", "bin/dockinit.cjs");
+// cache (one per V8 version, see scripts/launcher.cjs); the cache for this
+// Node is made here by one representative run (a render), and other
+// Nodes make their own on first run. The launcher names those by the
+// bundle's hash, so a cache is never read for other bytes.
+const buildId = createHash("sha256").update(readFileSync("bin/dockinit-main.cjs")).digest("hex").slice(0, 16);
+const launcher = readFileSync("scripts/launcher.cjs", "utf8");
+if (!launcher.includes('"@BUILD@"')) throw new Error("scripts/launcher.cjs: no \"@BUILD@\" to fill in");
+writeFileSync("bin/dockinit.cjs", launcher.replace('"@BUILD@"', JSON.stringify(buildId)), { mode: 0o755 });
 chmodSync("bin/dockinit.cjs", 0o755);
-rmSync("bin/dockinit-main.cjs.cache", { force: true });
+for (const name of readdirSync("bin")) if (/^dockinit-main\.cjs\..*cache$/.test(name)) rmSync(join("bin", name));
 {
   const tmp = mkdtempSync(join(tmpdir(), "dockinit-build-"));
   const env = { ...process.env, DOCKINIT_WRITE_CODE_CACHE: "1" };

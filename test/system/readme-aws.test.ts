@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { AutoScalingClient, CreateAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
 import { CreateLaunchTemplateCommand, DescribeLaunchTemplateVersionsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +25,8 @@ describe.skipIf(skipUnlessMoto())("README: launch-template examples against moto
   let fakeEndpoint: string;
   const env = () => ({
     ...process.env,
+    // `#!/usr/bin/env node`: the Node running these tests runs the CLI too.
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`,
     DOCKINIT: BIN,
     NO_COLOR: "1",
     AWS_ENDPOINT_URL_EC2: moto.endpoint,

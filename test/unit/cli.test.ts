@@ -255,13 +255,65 @@ sys.exit(p.wait())
     expect(r.stdout).toBe(direct);
   });
 
-  // Start-up without a clock: the build ships V8's code cache for the bundle
-  // (compiling it is most of a cold start), and this Node accepts it.
-  it.skipIf(!existsSync(bin))("the build's code cache exists and V8 accepts it", () => {
+  // Start-up without a clock: compiling the bundle is most of a cold start,
+  // and the launcher runs it from V8's code cache, one per V8 version: the
+  // build ships the one for the Node that built it, and any other Node writes
+  // its own on its first run (scripts/launcher.cjs).
+  const accepted = (cache: string) => {
     const probe = `const fs = require("fs"), vm = require("vm"), Module = require("module");
 const file = ${JSON.stringify(join(REPO, "bin", "dockinit-main.cjs"))};
-const s = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData: fs.readFileSync(file + ".cache") });
-process.stdout.write(String(s.cachedDataRejected));`;
-    expect(execFileSync(process.execPath, ["-e", probe], { encoding: "utf8" })).toBe("false");
+const s = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData: fs.readFileSync(${JSON.stringify(cache)}) });
+process.stdout.write(String(!s.cachedDataRejected));`;
+    return execFileSync(process.execPath, ["-e", probe], { encoding: "utf8" }) === "true";
+  };
+  const caches = (d: string) => (existsSync(d) ? readdirSync(d).filter((n) => n.endsWith(".cache")) : []);
+
+  it.skipIf(!existsSync(bin))("this Node starts from a code cache V8 accepts", () => {
+    expect(caches(join(REPO, "bin")), "the build ships the cache of the Node that built it").toHaveLength(1);
+    const xdg = join(dir, "xdg");
+    execFileSync(process.execPath, [bin, "render", "--stdout"], { cwd: dir, env: { ...process.env, XDG_CACHE_HOME: xdg }, stdio: "ignore" });
+    const shipped = join(REPO, "bin", `dockinit-main.cjs.${process.versions.v8}.cache`);
+    if (existsSync(shipped)) {
+      expect(accepted(shipped)).toBe(true);
+      expect(caches(join(xdg, "dockinit")), "with the shipped cache accepted, nothing is written").toEqual([]);
+    } else {
+      const own = caches(join(xdg, "dockinit"));
+      expect(own).toEqual([expect.stringMatching(new RegExp(`^dockinit-main\\.[0-9a-f]{16}\\.${process.versions.v8.replace(/\./g, "\\.")}\\.cache$`))]);
+      expect(accepted(join(xdg, "dockinit", own[0]!))).toBe(true);
+    }
+  });
+
+  // The lazily written cache, on a copy of bin/ without the shipped one: the
+  // first run writes it, later runs use it; a corrupt cache is replaced, an
+  // unwritable cache directory is ignored; and the output never changes.
+  it.skipIf(!existsSync(bin))("a missing, rejected or unwritable cache changes nothing but the time", () => {
+    mkdirSync(join(dir, "bin"));
+    for (const f of ["dockinit.cjs", "dockinit-main.cjs"]) copyFileSync(join(REPO, "bin", f), join(dir, "bin", f));
+    const run = (env: Record<string, string | undefined>) => {
+      const r = spawnSync(process.execPath, [join(dir, "bin", "dockinit.cjs"), "render", "--stdout"], { cwd: dir, env: { ...process.env, NO_COLOR: "1", ...env } });
+      return { status: r.status, stdout: r.stdout.toString("base64"), stderr: r.stderr.toString() };
+    };
+    const expected = run({ XDG_CACHE_HOME: undefined, HOME: undefined }); // no cache directory at all
+    expect(expected.status, expected.stderr).toBe(0);
+    const cacheDir = join(dir, "xdg", "dockinit");
+    const xdg = { XDG_CACHE_HOME: join(dir, "xdg") };
+
+    expect(run(xdg), "first run").toEqual(expected);
+    const [name] = caches(cacheDir);
+    const cache = join(cacheDir, name!);
+    expect(accepted(cache)).toBe(true);
+    const written = statSync(cache).mtimeMs;
+    expect(run(xdg), "from the cache").toEqual(expected);
+    expect(statSync(cache).mtimeMs, "an accepted cache is not written again").toBe(written);
+
+    writeFileSync(cache, Buffer.alloc(4096, 7));
+    expect(run(xdg), "with a corrupt cache").toEqual(expected);
+    expect(accepted(cache), "the rejected cache was replaced").toBe(true);
+    expect(caches(cacheDir)).toEqual([name]);
+    expect(readdirSync(cacheDir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+
+    writeFileSync(join(dir, "not-a-dir"), "");
+    expect(run({ XDG_CACHE_HOME: join(dir, "not-a-dir", "x") }), "cache directory cannot be made").toEqual(expected);
+    expect(run({ XDG_CACHE_HOME: "relative", HOME: join(dir, "not-a-dir") }), "HOME's cache cannot be made").toEqual(expected);
   });
 });

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { parse as parseHcl } from "@cdktf/hcl2json";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { configJsonSchema, loadConfig, renderBundle } from "../../src/index.js";
 import { REPO } from "../support/fixtures.js";
@@ -20,7 +20,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function sh(line: string, cwd: string) {
   // Only the command word: "dockinit.schema.json" stays a file name.
   const script = line.replace(/(^|&&\s*|\|\s*)(npx )?dockinit(?=\s|$)/g, '$1"$DOCKINIT"');
-  return spawnSync("bash", ["-c", script], { cwd, encoding: "utf8", env: { ...process.env, DOCKINIT: BIN, NO_COLOR: "1" }, timeout: 30_000 });
+  // bin/dockinit.cjs starts with `#!/usr/bin/env node`: the node first on PATH
+  // is the one running these tests (CI runs them under each supported Node).
+  const PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`;
+  return spawnSync("bash", ["-c", script], { cwd, encoding: "utf8", env: { ...process.env, PATH, DOCKINIT: BIN, NO_COLOR: "1" }, timeout: 30_000 });
 }
 
 describe.skipIf(!existsSync(BIN))("README examples", () => {
