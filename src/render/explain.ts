@@ -2,7 +2,8 @@
 // it means in plain words. The words come with the rule itself (rule-model.ts),
 // printed beside the same line the script loads: nothing parses a rule back.
 import type { Model } from "../model.js";
-import { EXT_IF, planFirewall } from "./firewall-rules.js";
+import { EXT_IF, nftSets, planFirewall } from "./firewall-rules.js";
+import { nftRuleset } from "./print-nft.js";
 
 export function explainFirewall(model: Model): string {
   const plan = planFirewall(model);
@@ -17,6 +18,6 @@ export function explainFirewall(model: Model): string {
     }
   }
   // The ruleset as loaded, each rule followed by its words as an nft comment.
-  if (plan.nft) out.push("", "## nftables", plan.nftExplained.replaceAll(EXT_IF, ext).trimEnd());
+  if (plan.nft) out.push("", "## nftables", nftRuleset(plan.rules, nftSets(model), true).full.replaceAll(EXT_IF, ext).trimEnd());
   return `${out.join("\n")}\n`;
 }

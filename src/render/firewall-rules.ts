@@ -9,7 +9,7 @@ import type { Cidr, Family } from "../config/net.js";
 import type { Model } from "../model.js";
 import { iptablesFamily, type FamilyRules } from "./print-iptables.js";
 import { nftRuleset, type NftParts, type NftSet } from "./print-nft.js";
-import { BRIDGE_PATTERNS, EXT_IF, type ChainId, type Match, type Ports, type Rule } from "./rule-model.js";
+import { BRIDGE_PATTERNS, EXT_IF, hostPort, type ChainId, type Match, type Ports, type Rule } from "./rule-model.js";
 
 export { EXT_IF };
 export type { FamilyRules, NftParts };
@@ -28,8 +28,6 @@ export interface FirewallPlan {
   nftPolicies: string;
   /** The ruleset's pieces, as the script composes them (full, or without nat). */
   nftParts: NftParts;
-  /** The whole nftables table with each rule's words as a comment (explain). */
-  nftExplained: string;
   /** Human-readable summary lines, one per policy (for `status` and `explain`). */
   summary: string[];
 }
@@ -72,7 +70,6 @@ export function egressEntries(model: Model, family: Family): string[] {
   return [...new Set([...model.firewall.containers.egressAllow.filter((c) => c.family === family).map((c) => c.text), ...dns])];
 }
 
-const hostPort = (family: Family, address: string, port: number) => (family === 4 ? `${address}:${port}` : `[${address}]:${port}`);
 
 /** The source-port rewrite: a network ACL lets replies back in only to the ports it allows, so connections must leave from them. */
 function ephemeralRules(model: Model): Rule[] {
@@ -274,7 +271,7 @@ function summarise(model: Model): string[] {
 }
 
 /** The sets of `table inet dockinit`: egress allow-lists with their literal entries, docker-proxy's ports. */
-function nftSets(model: Model): NftSet[] {
+export function nftSets(model: Model): NftSet[] {
   const egress = model.firewall.containers.egressAllow.length > 0;
   return [
     ...(egress ? ([4, 6] as const).map((family) => ({ ref: { kind: "egress" as const, family }, elements: egressEntries(model, family) })) : []),
@@ -285,8 +282,6 @@ function nftSets(model: Model): NftSet[] {
 export function planFirewall(model: Model): FirewallPlan {
   const rules = firewallRules(model);
   const iptables = model.firewall.backend === "iptables" ? [iptablesFamily(rules, 4), iptablesFamily(rules, 6)] : [];
-  const nftables = model.firewall.backend === "nftables";
-  const nft = nftables ? nftRuleset(rules, nftSets(model)) : { full: "", policies: "", parts: { sets: "", nat: "", filter: "" } };
-  const nftExplained = nftables ? nftRuleset(rules, nftSets(model), true).full : "";
-  return { rules, iptables, nft: nft.full, nftPolicies: nft.policies, nftParts: nft.parts, nftExplained, summary: summarise(model) };
+  const nft = model.firewall.backend === "nftables" ? nftRuleset(rules, nftSets(model)) : { full: "", policies: "", parts: { sets: "", nat: "", filter: "" } };
+  return { rules, iptables, nft: nft.full, nftPolicies: nft.policies, nftParts: nft.parts, summary: summarise(model) };
 }

@@ -26,7 +26,6 @@ export function renderFirewallScript(model: Model): Artifact {
     externalInterface: model.firewall.externalInterface,
     families: families.map((f) => f.family).join(" "),
     familyRules: families,
-    nft: plan.nft,
     nftParts: plan.nftParts,
     proxyProtocols: proxy.join(" "),
     egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],

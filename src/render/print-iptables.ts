@@ -6,7 +6,7 @@
 // prints back.
 import ipaddr from "ipaddr.js";
 import type { Cidr, Family } from "../config/net.js";
-import { inFamily, type ChainId, type CtMatch, type Match, type Ports, type Rule, type SetRef } from "./rule-model.js";
+import { hostPort, inFamily, portSpan, type ChainId, type CtMatch, type Match, type Rule, type SetRef } from "./rule-model.js";
 
 export interface Jump {
   /** Built-in (or Docker's) chain the jump lives in, e.g. POSTROUTING. */
@@ -74,8 +74,6 @@ export function iptablesAddress(family: Family, address: string): string {
 }
 
 const cidr = (c: Cidr) => `${iptablesAddress(c.family, c.address)}/${c.prefix}`;
-/** A port range as iptables-save prints it: "a:b" in a match, "a-b" in --to-ports; "a" when a = b. */
-const span = (r: Ports, sep: string) => (r.low === r.high ? String(r.low) : `${r.low}${sep}${r.high}`);
 
 /** libxt_conntrack's save order: state, reply source, original destination port, reply source port, direction. */
 function conntrack(ct: CtMatch): string {
@@ -98,7 +96,7 @@ function matchText(match: Match[]): string {
     else if ("oif" in m) basic.o = `-o ${m.oif}`;
     else if ("sport" in m || "dport" in m) {
       basic.p = `-p ${m.proto}`;
-      modules.push("sport" in m ? `-m ${m.proto} --sport ${span(m.sport, ":")}` : `-m ${m.proto} --dport ${span(m.dport, ":")}`);
+      modules.push("sport" in m ? `-m ${m.proto} --sport ${portSpan(m.sport, ":")}` : `-m ${m.proto} --dport ${portSpan(m.dport, ":")}`);
     }
     else if ("proto" in m && !("set" in m)) basic.p = `-p ${m.proto}`;
     else if ("localAddress" in m) modules.push(`-m addrtype --${m.localAddress}-type LOCAL`);
@@ -117,9 +115,8 @@ function target(rule: Rule): string {
   if ("pass" in v) return "-j RETURN";
   if ("drop" in v) return "-j DROP";
   if ("jump" in v) return `-j ${IPTABLES_CHAINS[v.jump].name}`;
-  if ("masquerade" in v) return v.masquerade.toPorts ? `-j MASQUERADE --to-ports ${span(v.masquerade.toPorts, "-")}` : "-j MASQUERADE";
-  const a = iptablesAddress(v.dnat.family, v.dnat.address);
-  return `-j DNAT --to-destination ${v.dnat.family === 4 ? a : `[${a}]`}:${v.dnat.port}`;
+  if ("masquerade" in v) return v.masquerade.toPorts ? `-j MASQUERADE --to-ports ${portSpan(v.masquerade.toPorts, "-")}` : "-j MASQUERADE";
+  return `-j DNAT --to-destination ${hostPort(v.dnat.family, iptablesAddress(v.dnat.family, v.dnat.address), v.dnat.port)}`;
 }
 
 /** One rule as an "-A CHAIN ..." line. */

@@ -9,7 +9,7 @@
 // apply", never "let it through". One inet table holds both families: a rule
 // whose matches name no family is printed once for both.
 import type { Family } from "../config/net.js";
-import { type ChainId, type CtMatch, type Match, type Ports, type Rule, type SetRef } from "./rule-model.js";
+import { hostPort, portSpan, type ChainId, type CtMatch, type Match, type Ports, type Rule, type SetRef } from "./rule-model.js";
 
 /** The body of `table inet dockinit`: its sets, its nat chains, its filter chains (each "" or whole lines). */
 export interface NftParts {
@@ -48,7 +48,7 @@ const FILTER: ChainId[] = ["input", "forward", "egress", "direct"];
 
 const ip = (family: Family) => (family === 4 ? "ip" : "ip6");
 const iface = (name: string) => `"${name.replace(/\+$/, "*")}"`;
-const span = (r: Ports) => (r.low === r.high ? String(r.low) : `${r.low}-${r.high}`);
+const span = (r: Ports) => portSpan(r, "-");
 
 function conntrack(ct: CtMatch): string[] {
   const out: string[] = [];
@@ -85,7 +85,7 @@ function verdictText(rule: Rule): string {
   if ("drop" in v) return "drop";
   if ("jump" in v) return `jump ${v.jump}`;
   if ("masquerade" in v) return v.masquerade.toPorts ? `masquerade to :${span(v.masquerade.toPorts)}` : "masquerade";
-  return `dnat ${ip(v.dnat.family)} to ${v.dnat.family === 4 ? v.dnat.address : `[${v.dnat.address}]`}:${v.dnat.port}`;
+  return `dnat ${ip(v.dnat.family)} to ${hostPort(v.dnat.family, v.dnat.address, v.dnat.port)}`;
 }
 
 /** One rule as nft prints it in a chain (without the indentation). */

@@ -61,15 +61,24 @@ export type Verdict =
  */
 export type ChainId = "prerouting" | "output" | "postrouting" | "input" | "forward" | "egress" | "direct";
 
+/**
+ * A rule is for one family only when its own matches or its DNAT target say
+ * so (an address, an egress set, ICMP); otherwise it is for both: nftables
+ * prints it once, iptables in each family's tables.
+ */
 export interface Rule {
   chain: ChainId;
-  /** Only this family; undefined: both (nftables prints it once, iptables in each). */
-  family?: Family;
   match: Match[];
   verdict: Verdict;
   /** What the rule does, in plain words (explain prints it beside the rule). */
   means: string;
 }
+
+/** "a" for one port, else "a<sep>b" (iptables' ":" in a match and "-" in --to-ports; nft's "-"). */
+export const portSpan = (r: Ports, sep: string): string => (r.low === r.high ? String(r.low) : `${r.low}${sep}${r.high}`);
+
+/** "address:port", with the IPv6 address in brackets. */
+export const hostPort = (family: Family, address: string, port: number): string => (family === 4 ? `${address}:${port}` : `[${address}]:${port}`);
 
 /** The placeholder the script replaces with the external interface found at apply time. */
 export const EXT_IF = "@EXT_IF@";
@@ -95,7 +104,7 @@ export function impliedFamily(rule: Rule): Family | undefined {
     }
   }
   if ("dnat" in rule.verdict) return rule.verdict.dnat.family;
-  return rule.family;
+  return undefined;
 }
 
 /** Whether a rule is loaded for a family (iptables: one table set per family). */
