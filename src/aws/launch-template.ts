@@ -146,7 +146,6 @@ export interface Ec2ClientSettings {
  * tests hand it one), and is the same thing for the real binary.
  */
 export function resolveEc2ClientSettings(flags: AwsFlags, env: Record<string, string | undefined>, configRegion?: string): Ec2ClientSettings {
-  const nonEmpty = (v: string | undefined) => (v !== undefined && v.trim() !== "" ? v.trim() : undefined);
   const settings: Ec2ClientSettings = { regionSource: "sdk" };
   const region = nonEmpty(flags.region) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(configRegion);
   if (region) {
@@ -172,14 +171,22 @@ export function resolveEc2ClientSettings(flags: AwsFlags, env: Record<string, st
   return settings;
 }
 
-export function createEc2Client(settings: Ec2ClientSettings): EC2Client {
-  return new EC2Client({
+/** An environment value, trimmed; undefined when unset or blank. */
+export const nonEmpty = (v: string | undefined): string | undefined => (v !== undefined && v.trim() !== "" ? v.trim() : undefined);
+
+/** The SDK client configuration for these settings (EC2's and Auto Scaling's alike). */
+export function clientConfig(settings: Ec2ClientSettings) {
+  return {
     ...(settings.region ? { region: settings.region } : {}),
     ...(settings.profile ? { profile: settings.profile } : {}),
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
     ...(settings.maxAttempts ? { maxAttempts: settings.maxAttempts } : {}),
-  });
+  };
+}
+
+export function createEc2Client(settings: Ec2ClientSettings): EC2Client {
+  return new EC2Client(clientConfig(settings));
 }
 
 // ── Pure helpers ──────────────────────────────────────────────────────

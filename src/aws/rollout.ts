@@ -23,7 +23,7 @@ import {
 } from "@aws-sdk/client-auto-scaling";
 import { DescribeLaunchTemplatesCommand, DescribeLaunchTemplateVersionsCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import type { RolloutSettings } from "../model.js";
-import { describeAwsError, resolveEc2ClientSettings, type AwsFailure, type AwsFlags, type Ec2ClientSettings, type ErrorContext } from "./launch-template.js";
+import { clientConfig, describeAwsError, nonEmpty, resolveEc2ClientSettings, type AwsFailure, type AwsFlags, type Ec2ClientSettings, type ErrorContext } from "./launch-template.js";
 
 // ── Client settings ───────────────────────────────────────────────────
 
@@ -34,20 +34,13 @@ import { describeAwsError, resolveEc2ClientSettings, type AwsFailure, type AwsFl
  */
 export function resolveAutoScalingClientSettings(flags: AwsFlags, env: Record<string, string | undefined>, configRegion?: string): Ec2ClientSettings {
   const { endpoint: _ec2Endpoint, ...settings } = resolveEc2ClientSettings(flags, env, configRegion);
-  const nonEmpty = (v: string | undefined) => (v !== undefined && v.trim() !== "" ? v.trim() : undefined);
   if (nonEmpty(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)?.toLowerCase() === "true") return settings;
   const endpoint = nonEmpty(env.AWS_ENDPOINT_URL_AUTO_SCALING) ?? nonEmpty(env.AWS_ENDPOINT_URL);
   return endpoint ? { ...settings, endpoint } : settings;
 }
 
 export function createAutoScalingClient(settings: Ec2ClientSettings): AutoScalingClient {
-  return new AutoScalingClient({
-    ...(settings.region ? { region: settings.region } : {}),
-    ...(settings.profile ? { profile: settings.profile } : {}),
-    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-    ...(settings.credentials ? { credentials: settings.credentials } : {}),
-    ...(settings.maxAttempts ? { maxAttempts: settings.maxAttempts } : {}),
-  });
+  return new AutoScalingClient(clientConfig(settings));
 }
 
 // ── Refresh states ────────────────────────────────────────────────────
