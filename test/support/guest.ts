@@ -42,7 +42,7 @@ import {
   type RunOptions,
 } from "../system/lib/exec.js";
 import { mountsUnder, unmountUnder } from "../system/lib/mounts.js";
-import { interpretClient, socatClientArgs, type ConnectOptions, type ConnectResult } from "../system/lib/topology.js";
+import { interpretClient, socatClientArgs, udpOnceMore, type ConnectOptions, type ConnectResult } from "../system/lib/topology.js";
 
 /**
  * The Debian suites a guest (and a chrooted engine, see lib/engine.ts) can be
@@ -664,7 +664,8 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
       await startSystem();
       return { offMs, startMs: timings.startMs };
     },
-    connectFromContainer: async (o) => {
+    // A UDP attempt that heard nothing is tried once more (udpOnceMore).
+    connectFromContainer: (o) => udpOnceMore(o.proto, async () => {
       const timeoutMs = o.timeoutMs ?? 4_000;
       const proto = o.proto ?? "tcp";
       const name = `di-c-${randomBytes(4).toString("hex")}`;
@@ -687,7 +688,7 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
       const res = interpretClient(r);
       if (!res.ok && proto === "udp" && r.code === 0) return { ...res, reason: "timeout" };
       return res;
-    },
+    }),
     destroy,
   };
   return guest;
