@@ -8,10 +8,12 @@
 //
 // The results come from test/support/compat-reporter.ts (every vitest run
 // that runs the system tests). Regenerate after a full-matrix run:
-//   DOCKINIT_DOCKER_MATRIX=bookworm,trixie,forky DOCKINIT_REQUIRE_SYSTEM_TESTS=1 npx vitest run --project system
+//   DOCKINIT_DOCKER_MATRIX=bookworm,docker-25.0,trixie,forky,docker-29.7,docker-29.7-nftables DOCKINIT_REQUIRE_SYSTEM_TESTS=1 npx vitest run --project system
 //   node scripts/compat.mjs --write
 // A cell is "✔" when every test mapped to it ran and passed (at least one),
-// "✘" when any of them failed, "—" when none ran (or none exists).
+// "✘" when any of them failed, "—" when none ran (or none exists). --check
+// compares the rows of the engines the last run covered (its
+// DOCKINIT_DOCKER_MATRIX) and takes the other rows as README.md has them.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -22,76 +24,84 @@ const END = "<!-- compat:end -->";
 
 /** The policies test of one dockinit backend, by test-name pattern. */
 const policies = (backend, re) => ["policies", new RegExp(`${backend} backend: policies.* > ${re.source}`)];
+/** The closed-paths test of one dockinit backend. */
+const closed = (backend) => ["closed-paths", new RegExp(`${backend} backend: every path to a published port`)];
 
 /**
- * Features (columns) and the tests that prove each, per dockinit backend on an
- * iptables Docker (`iptables`, `nftables`) and on Docker 29's nftables (`nft29`).
- * `nftNote` is shown after a passing nftables cell.
+ * Features (columns) and the tests that prove each, per dockinit backend
+ * (`iptables`, `nftables`). Every engine runs the same test files; an engine
+ * whose own firewall is nftables runs dockinit's nftables backend only.
+ * `nftNote` follows a passing nftables cell on an engine with Docker's
+ * iptables firewall.
  */
 const FEATURES = [
   {
     title: "ephemeral-port fix",
     iptables: [["firewall-docker", /iptables backend.* > after apply, ports 33000/]],
     nftables: [["firewall-docker", /nftables backend.* > remaps on the default bridge/]],
-    nft29: [["docker29-nftables", /> ephemeral ports:/]],
   },
   {
     title: "kept first after network create / daemon restart",
     iptables: [["firewall-docker", /iptables backend.* > (the watch restores|after a dockerd restart the watch)/]],
-    nftables: [["firewall-docker", /nftables backend.* > remaps (on a network|after a dockerd restart)/]],
-    nft29: [["docker29-nftables", /> Docker re-creating its tables/]],
+    nftables: [["firewall-docker", /nftables backend.* > remaps (on a network|after a dockerd restart)/], ["firewall-docker", /default backend .* none unremapped/]],
   },
   {
     title: "published-port allow-lists, default deny",
     iptables: [policies("iptables", /(published port with an allow-list|allow: \[any\]|allow: \[loopback\]|default: deny)/)],
     nftables: [policies("nftables", /(published port with an allow-list|allow: \[any\]|allow: \[loopback\]|default: deny)/)],
-    nft29: [["docker29-nftables", /> (published port with an allow-list|allow: \[any\]|default: deny)/]],
+  },
+  {
+    title: "closed on every path (docker-proxy's IPv6, a direct route, a dockerd restart)",
+    iptables: [closed("iptables")],
+    nftables: [closed("nftables")],
   },
   {
     title: "metadata / block",
     iptables: [policies("iptables", /(containers cannot reach instance metadata|block: )/)],
     nftables: [policies("nftables", /(containers cannot reach instance metadata|block: )/)],
-    nft29: [["docker29-nftables", /> containers: metadata/]],
   },
   {
     title: "egress allow-list",
     iptables: [policies("iptables", /egress_allow/)],
     nftables: [policies("nftables", /egress_allow/)],
-    nft29: [["docker29-nftables", /> egress_allow/]],
   },
   {
     title: "port forwards",
     iptables: [policies("iptables", /port forward/)],
     nftables: [policies("nftables", /(port forward|nftables backend: with iptables' FORWARD policy DROP)/)],
-    nft29: [["docker29-nftables", /> port forward/]],
     nftNote: " only while iptables' FORWARD policy is not DROP (`status` warns)",
   },
   {
     title: "boot (cloud-init)",
     iptables: [["boot", /> seed fixture \(iptables backend/]],
     nftables: [["boot", /> nftables backend \(vpc DNS/]],
-    nft29: [],
   },
   {
     title: "`status` names Docker's version and firewall backend",
     iptables: [policies("iptables", /apply succeeds and status reports/)],
     nftables: [policies("nftables", /apply succeeds and status reports/)],
-    nft29: [["docker29-nftables", /> apply succeeds, leaves Docker's tables alone, and status names/]],
-    // The recreation has tables but no daemon: status can only say "docker: unknown, firewall backend nftables".
-    nft29Note: ": the firewall backend only (no daemon to ask for a version)",
   },
 ];
 
-/** Rows: an engine and dockinit's backend. `prefix` selects the tests of that engine by their full name. */
-const ROWS = [
-  { docker: "20.10 (bookworm)", firewall: "iptables", backend: "iptables", prefix: "Docker 20.10 (bookworm)", key: "iptables", proof: "real" },
-  { docker: "20.10 (bookworm)", firewall: "iptables", backend: "nftables", prefix: "Docker 20.10 (bookworm)", key: "nftables", proof: "real" },
-  { docker: "26.1 (trixie)", firewall: "iptables", backend: "iptables", prefix: "Docker 26.1 (trixie)", key: "iptables", proof: "real" },
-  { docker: "26.1 (trixie)", firewall: "iptables", backend: "nftables", prefix: "Docker 26.1 (trixie)", key: "nftables", proof: "real" },
-  { docker: "28.5 (forky)", firewall: "iptables", backend: "iptables", prefix: "Docker 28.5 (forky)", key: "iptables", proof: "real" },
-  { docker: "28.5 (forky)", firewall: "iptables", backend: "nftables", prefix: "Docker 28.5 (forky)", key: "nftables", proof: "real" },
-  { docker: "29 (recreated)", firewall: "nftables", backend: "nftables", prefix: "Docker 29 nftables backend", key: "nft29", proof: "recreated" },
+/**
+ * Rows: an engine of the Docker matrix (test/system/lib/engine.ts) and
+ * dockinit's backend. `prefix` selects the engine's tests by their full name
+ * (engineLabel); `entry` is its DOCKINIT_DOCKER_MATRIX name.
+ */
+const ENGINES = [
+  { entry: "bookworm", docker: "20.10 (Debian bookworm's docker.io)", prefix: "Docker 20.10 (bookworm)", firewall: "iptables" },
+  { entry: "docker-25.0", docker: "25.0.16 (Amazon Linux 2023's version, built from moby)", prefix: "Docker 25.0 (moby v25.0.16)", firewall: "iptables" },
+  { entry: "trixie", docker: "26.1 (Debian trixie's docker.io)", prefix: "Docker 26.1 (trixie)", firewall: "iptables" },
+  { entry: "forky", docker: "28.5 (Debian forky's docker.io)", prefix: "Docker 28.5 (forky)", firewall: "iptables" },
+  { entry: "docker-29.7", docker: "29.7.2 (Docker CE's version, built from moby)", prefix: "Docker 29.7 (moby v29.7.2)", firewall: "iptables" },
+  { entry: "docker-29.7-nftables", docker: "29.7.2 (built from moby)", prefix: "Docker 29.7 (moby v29.7.2, nftables firewall)", firewall: "nftables" },
 ];
+const ROWS = ENGINES.flatMap((e) => (e.firewall === "nftables" ? ["nftables", "iptables"] : ["iptables", "nftables"]).map((backend) => ({ ...e, backend })));
+
+/** The engines CI runs (.ci/run's DOCKINIT_DOCKER_MATRIX); the others run in the full-matrix command. */
+export const CI_MATRIX = ["bookworm", "docker-25.0", "docker-29.7", "docker-29.7-nftables"];
+/** The engines CI boots a guest of (.ci/run's DOCKINIT_BOOT_MATRIX). */
+export const CI_BOOTS = ["bookworm"];
 
 function cell(results, row, specs) {
   if (specs.length === 0) return "—";
@@ -101,53 +111,73 @@ function cell(results, row, specs) {
   const ran = tests.filter((t) => t.state === "passed" || t.state === "failed");
   if (ran.length === 0) return "—";
   if (ran.some((t) => t.state === "failed")) return "✘";
-  return row.proof === "real" ? "✔" : "✔ (recreated)";
+  return "✔";
 }
 
-export function renderTable(results) {
-  const lines = [
-    `| Docker (Debian suite) | Docker's firewall | dockinit backend | ${FEATURES.map((f) => f.title).join(" | ")} |`,
-    `| --- | --- | --- | ${FEATURES.map(() => "---").join(" | ")} |`,
-  ];
-  for (const row of ROWS) {
-    const cells = FEATURES.map((f) => {
-      const c = cell(results, row, f[row.key]);
-      if (c === "✔" && row.key === "nftables" && f.nftNote) return `${c}${f.nftNote}`;
-      if (c === "✔ (recreated)" && row.key === "nft29" && f.nft29Note) return `${c}${f.nft29Note}`;
-      return c;
-    });
-    lines.push(`| ${row.docker} | ${row.firewall} | ${row.backend} | ${cells.join(" | ")} |`);
+/** The row of dockinit's iptables backend beside Docker's nftables firewall: refused at render; forced, status warns. */
+function refusedRow(results, row) {
+  const warn = results.tests.find((t) => t.file === "firewall-docker.test.ts" && t.name.startsWith(row.prefix) && /iptables backend forced: status warns.* > apply loads its rules/.test(t.name));
+  const forced = warn?.state === "passed" ? "forced anyway, `status` and `apply` warn ✔" : warn?.state === "failed" ? "forced anyway, the warning ✘" : "forced anyway: —";
+  return `refused at render (DI058; auto chooses nftables); ${forced}`;
+}
+
+/** The boot test's entries of a run: DOCKINIT_BOOT_MATRIX, else its Docker matrix (test/system/lib/engine.ts bootMatrix). */
+const bootRan = (results) => new Set((results.bootMatrix || results.matrix || "bookworm").split(",").map((e) => e.trim()));
+
+/**
+ * One row. `previous` (README.md's cells of that row) stands in for the boot
+ * cell when the run booted no guest of that engine (CI boots bookworm only).
+ */
+export function renderRow(results, row, previous) {
+  const runs = !CI_MATRIX.includes(row.entry) ? "full matrix" : CI_BOOTS.includes(row.entry) || row.entry === "docker-25.0" ? "CI" : "CI; its boot: full matrix";
+  if (row.firewall === "nftables" && row.backend === "iptables") {
+    return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${runs} | ${refusedRow(results, row)} |${" |".repeat(FEATURES.length - 1)}`;
   }
-  // Docker 29's nftables with the iptables backend: not supported; the status test proves the warning.
-  const warn = results.tests.find((t) => t.file === "docker29-nftables.test.ts" && /status of an iptables-backend config names Docker's nftables backend/.test(t.name));
-  const warned = warn?.state === "passed" ? "not supported: `status` warns (✔ recreated)" : warn?.state === "failed" ? "not supported: `status` warning ✘" : "not supported";
-  lines.push(`| 29 (recreated) | nftables | iptables | ${warned} |${" |".repeat(FEATURES.length - 1)}`);
+  const cells = FEATURES.map((f, i) => {
+    if (f.title.startsWith("boot") && previous && !bootRan(results).has(row.entry)) return previous[4 + i];
+    const c = cell(results, row, f[row.backend]);
+    if (c === "✔" && row.firewall === "iptables" && row.backend === "nftables" && f.nftNote) return `${c}${f.nftNote}`;
+    return c;
+  });
+  return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${runs} | ${cells.join(" | ")} |`;
+}
+
+export function renderTable(results, keep = () => undefined) {
+  const lines = [
+    `| Docker | Docker's firewall | dockinit backend | run by | ${FEATURES.map((f) => f.title).join(" | ")} |`,
+    `| --- | --- | --- | --- | ${FEATURES.map(() => "---").join(" | ")} |`,
+  ];
+  for (const row of ROWS) lines.push(keep(row) ?? renderRow(results, row));
   return lines.join("\n");
 }
 
-export function section(results) {
+export function section(results, keep) {
   return [
     BEGIN,
     "<!-- generated by scripts/compat.mjs from the system tests' results; do not edit by hand -->",
     "## Compatibility",
     "",
-    "Which Docker engines each feature is proven on, generated from the results of the system tests",
-    "(`DOCKINIT_DOCKER_MATRIX=bookworm,trixie,forky`, then `node scripts/compat.mjs --write`; CI checks",
-    "that this table matches its own full-matrix run).",
+    "Which Docker engines each feature is proven on, generated from the results of the system tests.",
+    `CI (\`bash .ci/run\`) runs the engines marked CI (\`DOCKINIT_DOCKER_MATRIX=${CI_MATRIX.join(",")}\`) and`,
+    "checks that their rows match its own run; the full-matrix command in [How it is tested](#how-it-is-tested)",
+    "runs every row, and `node scripts/compat.mjs --write` after it writes this table.",
     "",
-    "✔ proven with real packets against that engine (20.10 is this machine's docker.io; 26.1 and 28.5 run",
-    "chrooted from their Debian suites, test/system/lib/engine.ts; boot: a booted guest of the suite);",
-    "✔ (recreated): against Docker 29's `ip/ip6 docker-bridges` tables recreated from moby's documentation",
-    "(no Docker 29 package is reachable here); ✘ failed; — not tested.",
+    "✔ proven with real packets against that engine: 20.10 is this machine's docker.io; 25.0.16 and",
+    "29.7.2 are `dockerd`/`docker-proxy` (and runc 1.3.6 for 29) built from moby's tagged source",
+    "(`../shared/engines`), run on this machine's userland; 26.1 and 28.5 run chrooted from their Debian",
+    "suites (test/system/lib/engine.ts). Boot: a booted Debian guest (systemd-nspawn) of the suite, and for",
+    "29.7 a forky guest with 29.7.2's `dockerd`, `docker-proxy` and runc put over forky's docker.io; 25.0",
+    "boots nowhere. ✘ failed; — not tested.",
     "",
-    renderTable(results),
+    renderTable(results, keep),
     "",
-    "Limits: with `firewall.backend: nftables`, port forwards need iptables' `FORWARD` policy to be",
-    "ACCEPT (an nftables accept cannot override a DROP there; Docker's iptables backend sets DROP when it",
-    "turns forwarding on, Docker 20.10 and 26.1 also for IPv6) and `status`/`apply` warn when it is",
-    "not; a port forward to a container's own address under Docker 29 would need Docker's",
-    "`--bridge-accept-fwmark`, which dockinit does not set. Under Docker 29's nftables firewall use",
-    "`firewall.backend: nftables`: the iptables backend's rules are not ordered before Docker's.",
+    "Limits: with `firewall.backend: nftables` beside Docker's iptables firewall, port forwards need",
+    "iptables' `FORWARD` policy to be ACCEPT (an nftables accept cannot override a DROP there; Docker's",
+    "iptables firewall sets DROP when it turns forwarding on, Docker 20.10 and 26.1 also for IPv6) and",
+    "`status`/`apply` warn when it is not; under Docker's nftables firewall there is no such policy, but a",
+    "port forward to a container's own address would need Docker's `bridge-accept-fwmark`, which dockinit",
+    "does not set. Amazon Linux 2023 is only partly covered: its Docker 25.0.16 engine runs here, but not",
+    "its dnf package names, its cloud-init 22.2 or its `docker.service`; no row boots it.",
     END,
   ].join("\n");
 }
@@ -159,26 +189,38 @@ function replaceSection(readme, text) {
   return readme.slice(0, a) + text + readme.slice(b + END.length);
 }
 
-const mode = process.argv[2] ?? "";
-let results;
-try {
-  results = JSON.parse(readFileSync(RESULTS, "utf8"));
-} catch {
-  console.error(`compat: no results in ${RESULTS}; run the system tests first`);
-  process.exit(1);
-}
-const text = section(results);
-if (mode === "--write") {
-  writeFileSync(README, replaceSection(readFileSync(README, "utf8"), text));
-  console.log("compat: README.md updated");
-} else if (mode === "--check") {
-  const readme = readFileSync(README, "utf8");
-  if (replaceSection(readme, text) !== readme) {
-    console.error("compat: README.md's compatibility table differs from the test results; run: node scripts/compat.mjs --write");
-    console.error(text);
+/** The command line: only when run as a script (the unit tests import CI_MATRIX and CI_BOOTS). */
+function main() {
+  const mode = process.argv[2] ?? "";
+  let results;
+  try {
+    results = JSON.parse(readFileSync(RESULTS, "utf8"));
+  } catch {
+    console.error(`compat: no results in ${RESULTS}; run the system tests first`);
     process.exit(1);
   }
-  console.log("compat: README.md's table matches the test results");
-} else {
-  console.log(text);
+  const text = section(results);
+  if (mode === "--write") {
+    writeFileSync(README, replaceSection(readFileSync(README, "utf8"), text));
+    console.log("compat: README.md updated");
+  } else if (mode === "--check") {
+    const readme = readFileSync(README, "utf8");
+    // Rows of engines this run did not cover (the full matrix's) are taken as the README has them.
+    const ran = new Set((results.matrix || "bookworm").split(",").map((e) => e.trim()));
+    const readmeRows = readme.split("\n").filter((l) => l.startsWith("| "));
+    const readmeRow = (row) => readmeRows.find((l) => l.startsWith(`| ${row.docker} | ${row.firewall} | ${row.backend} |`));
+    const cellsOf = (line) => line?.slice(2, -2).split(" | ");
+    const keep = (row) => (ran.has(row.entry) ? renderRow(results, row, cellsOf(readmeRow(row))) : readmeRow(row));
+    const checked = section(results, keep);
+    if (replaceSection(readme, checked) !== readme) {
+      console.error("compat: README.md's compatibility table differs from the test results; run: node scripts/compat.mjs --write");
+      console.error(checked);
+      process.exit(1);
+    }
+    console.log("compat: README.md's table matches the test results");
+  } else {
+    console.log(text);
+  }
 }
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

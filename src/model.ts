@@ -211,10 +211,26 @@ export type Backend = "iptables" | "nftables";
  * back on top after Docker inserts its own (a window on every new network).
  * Port forwards are the exception: their traffic crosses iptables' FORWARD,
  * whose DROP policy (set by Docker's iptables firewall) an nftables accept
- * cannot override, so `auto` gives them the iptables backend.
+ * cannot override, so `auto` gives them the iptables backend. Not when Docker
+ * itself runs its nftables firewall (daemon.json "firewall-backend"): it sets
+ * no iptables policy, has no DOCKER-USER, and its NAT runs at srcnat like
+ * iptables' nat, so only dockinit's nftables table (srcnat - 10) runs first.
  */
-export function chooseBackend(requested: "auto" | Backend, portForwards: boolean): { backend: Backend; backendChoice: Model["firewall"]["backendChoice"] } {
+export function chooseBackend(
+  requested: "auto" | Backend,
+  portForwards: boolean,
+  dockerFirewall: Backend = "iptables",
+): { backend: Backend; backendChoice: Model["firewall"]["backendChoice"] } {
   if (requested !== "auto") return { backend: requested, backendChoice: { requested, reason: "as firewall.backend asks" } };
+  if (dockerFirewall === "nftables") {
+    return {
+      backend: "nftables",
+      backendChoice: {
+        requested,
+        reason: "chosen by auto: Docker runs its nftables firewall (docker.daemon.settings firewall-backend), before whose rules only an nftables table can run",
+      },
+    };
+  }
   if (portForwards) {
     return {
       backend: "iptables",
@@ -242,6 +258,10 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
   }
 
   const settings = config.docker.daemon.settings;
+  const dockerFirewall: Backend = settings["firewall-backend"] === "nftables" ? "nftables" : "iptables";
+  if (dockerFirewall === "nftables" && config.firewall.backend === "iptables") {
+    diags.push(diagnostic("DI058", "`firewall.backend: iptables` cannot run before Docker's nftables firewall (docker.daemon.settings firewall-backend: nftables)", ["firewall", "backend"]));
+  }
   if (config.firewall.published.default === "deny" && settings["userland-proxy-path"] !== undefined && settings["userland-proxy"] !== false) {
     diags.push(diagnostic("DI057", "`published.default: deny` needs Docker's userland-proxy-path for dockinit-proxy", ["docker", "daemon", "settings", "userland-proxy-path"]));
   }
@@ -363,7 +383,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       hostRange: ep.host_range,
     },
     firewall: {
-      ...chooseBackend(config.firewall.backend, config.port_forwards.length > 0),
+      ...chooseBackend(config.firewall.backend, config.port_forwards.length > 0, dockerFirewall),
       externalInterface: config.firewall.external_interface,
       published: {
         default: config.firewall.published.default,

@@ -11,6 +11,7 @@ import { renderFirewallScript } from "../render/firewall-script.js";
 import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
 import { needsProxyWrapper, renderProxyScript } from "../render/proxy-script.js";
+import { needsForwardingSysctl, renderForwardingSysctl } from "../render/forwarding-sysctl.js";
 import { sha256 } from "../hash.js";
 import { VERSION } from "../version.js";
 import { packUserData, readAsMime, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
@@ -63,6 +64,7 @@ export function renderArtifacts(model: Model): Artifact[] {
   const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model), ...renderUnits(model), renderBootScript(model)];
   if (needsVpcResolver(model)) own.push(renderVpcDnsScript(model));
   if (needsProxyWrapper(model)) own.push(renderProxyScript(model));
+  if (needsForwardingSysctl(model)) own.push(renderForwardingSysctl(model));
   const user: Artifact[] = model.userData.writeFiles.map((f) => ({ ...f, origin: "user" as const }));
   return [...own.sort((a, b) => byCodeUnit(a.path, b.path)), ...user];
 }

@@ -65,6 +65,7 @@ export const catalogue = {
   DI054: { title: "referenced file too large", hint: "a `source:` or part file is limited to 256 KiB; user-data itself is limited to 16 KiB, so fetch large files at boot instead", severity: "error" },
   DI055: { title: "cloud-config would be read as MIME", hint: "cloud-init treats user-data whose first 4096 bytes contain \"MIME-Version:\" as a MIME message and would lose the cloud-config; set `user_data.format: mime` (or auto), or remove that text from the values near the top (daemon settings)", severity: "error" },
   DI057: { title: "userland-proxy-path set under default deny", hint: "dockinit sets Docker's userland-proxy-path to its own wrapper so that `published.default: deny` also closes docker-proxy's IPv6 path; remove `userland-proxy-path` from docker.daemon.settings (or set `userland-proxy: false`)", severity: "error" },
+  DI058: { title: "iptables backend beside Docker's nftables firewall", hint: "Docker's nftables firewall has no DOCKER-USER chain and its NAT runs at the same priority as iptables' nat, so the order of the two is undefined; use `firewall.backend: nftables` (or auto), whose table runs before Docker's", severity: "error" },
   DI056: { title: "part content does not match its type", hint: "a shell-script part starts with #!, a cloud-config part is a YAML mapping (starting #cloud-config); fix the file or its `type`", severity: "error" },
 
   // ── Security ────────────────────────────────────────────────────────

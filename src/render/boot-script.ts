@@ -5,6 +5,7 @@ import { proxyProtocols } from "./firewall-rules.js";
 import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 import { needsVpcResolver, unitNames } from "./units.js";
+import { needsForwardingSysctl } from "./forwarding-sysctl.js";
 
 /** A command the host script runs, and the package that brings it under apt and dnf. */
 interface Tool {
@@ -35,6 +36,7 @@ export function renderBootScript(model: Model): Artifact {
       vpcDns: needsVpcResolver(model),
       units: unitNames(model),
       tools: firewallTools(model),
+      forwardingSysctl: needsForwardingSysctl(model) ? HOST_PATHS.forwardingSysctl : undefined,
     }),
     permissions: "0755",
     owner: "root:root",

@@ -12,7 +12,7 @@ import type { Reporter, TestModule } from "vitest/node";
 export const COMPAT_RESULTS = fileURLToPath(new URL("../../.cache/compat/results.json", import.meta.url));
 
 /** The test files the table reads. */
-const FILES = new Set(["firewall-docker.test.ts", "policies.test.ts", "boot.test.ts", "docker29-nftables.test.ts"]);
+const FILES = new Set(["firewall-docker.test.ts", "policies.test.ts", "closed-paths.test.ts", "boot.test.ts"]);
 
 export interface CompatEntry {
   file: string;
@@ -23,6 +23,8 @@ export interface CompatEntry {
 export interface CompatResults {
   /** DOCKINIT_DOCKER_MATRIX of the last run that wrote any entry. */
   matrix: string;
+  /** DOCKINIT_BOOT_MATRIX of that run ("" when unset: the boot test then follows the Docker matrix). */
+  bootMatrix: string;
   tests: CompatEntry[];
 }
 
@@ -36,7 +38,7 @@ export default class CompatReporter implements Reporter {
       if (entries.some((e) => e.state === "passed" || e.state === "failed")) ran.set(file, entries);
     }
     if (ran.size === 0) return;
-    let old: CompatResults = { matrix: "", tests: [] };
+    let old: CompatResults = { matrix: "", bootMatrix: "", tests: [] };
     if (existsSync(COMPAT_RESULTS)) {
       try {
         old = JSON.parse(readFileSync(COMPAT_RESULTS, "utf8")) as CompatResults;
@@ -49,7 +51,7 @@ export default class CompatReporter implements Reporter {
     );
     mkdirSync(join(COMPAT_RESULTS, ".."), { recursive: true });
     const tmp = `${COMPAT_RESULTS}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ matrix: process.env.DOCKINIT_DOCKER_MATRIX ?? "", tests }, null, 2)}\n`);
+    writeFileSync(tmp, `${JSON.stringify({ matrix: process.env.DOCKINIT_DOCKER_MATRIX ?? "", bootMatrix: process.env.DOCKINIT_BOOT_MATRIX ?? "", tests }, null, 2)}\n`);
     renameSync(tmp, COMPAT_RESULTS);
   }
 }

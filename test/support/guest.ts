@@ -243,6 +243,11 @@ export interface GuestOptions {
   rootfs: Rootfs;
   /** Bound for PID 1 to appear (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * Files put over the copied root before it boots, e.g. another Docker
+   * engine's dockerd, docker-proxy and runc in place of the suite's own.
+   */
+  replace?: ReadonlyArray<{ from: string; to: string }>;
 }
 
 export interface GuestConnectOptions extends ConnectOptions {
@@ -574,6 +579,10 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     const cp = await run("cp", ["-a", "--reflink=auto", opts.rootfs.root, root], { timeoutMs: 180_000 });
     if (cp.code !== 0 || cp.timedOut) throw new Error(describeFailure(cp));
     timings.copyMs = Date.now() - copyStarted;
+    for (const r of opts.replace ?? []) {
+      const cpr = await run("cp", ["--remove-destination", r.from, join(root, r.to)], { timeoutMs: 60_000 });
+      if (cpr.code !== 0 || cpr.timedOut) throw new Error(describeFailure(cpr));
+    }
 
     const seed = join(root, "var/lib/cloud/seed/nocloud");
     await mkdir(seed, { recursive: true });

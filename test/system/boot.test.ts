@@ -13,8 +13,9 @@
 // The guest masquerades its Docker networks (172.17/16, 172.18/16, ...), so
 // upstream only ever sees 192.0.2.2 and the port the NAT chose.
 //
-// Runs once per suite of the Docker matrix (DOCKINIT_DOCKER_MATRIX, default
-// bookworm; CI: bookworm,trixie,forky): each suite's own root filesystem,
+// Runs once per bootable entry of the Docker matrix (DOCKINIT_DOCKER_MATRIX,
+// default bookworm; DOCKINIT_BOOT_MATRIX narrows it, CI boots bookworm only;
+// lib/engine.ts bootMatrix): each Debian suite's own root filesystem,
 // systemd, cloud-init and docker.io.
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootGuest, cloudInitEvents, ensureRootfs, GUEST_NEEDS, TOOLS_IMAGE, type Guest, type Rootfs } from "../support/guest.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
-import { engineLabel, noteMatrix } from "./lib/engine.js";
+import { bootEngine, bootMatrix, dockerFirewall, engineLabel, noteMatrix } from "./lib/engine.js";
 import { killAllTracked, runIn, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
 import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Proto, type Topology } from "./lib/topology.js";
 
@@ -73,7 +74,13 @@ async function startFakeImds(topo: Topology): Promise<Background> {
 }
 
 /** Topology, fake IMDS, echo servers, then the guest booted with `bundle`'s user-data, ready to run containers. */
-async function bootWith(rootfs: Rootfs, bundle: RenderedBundle, protos: Proto[]): Promise<Env> {
+/** The root filesystem of a guest, and the engine files put over it (lib/engine.ts bootEngine). */
+interface GuestRoot {
+  rootfs: Rootfs;
+  replace: Array<{ from: string; to: string }>;
+}
+
+async function bootWith(root: GuestRoot, bundle: RenderedBundle, protos: Proto[]): Promise<Env> {
   const started = Date.now();
   // Forwarding off, as on a fresh instance: Docker in the guest turns it on.
   const topo = await createTopology({ forwarding: false });
@@ -83,7 +90,7 @@ async function bootWith(rootfs: Rootfs, bundle: RenderedBundle, protos: Proto[])
     for (const proto of protos) env.servers!.push(await startPortEchoServer(topo.upstream, ADDR.serverV4, PORT, proto));
     env.files = (JSON.parse(readFileSync(join(bundle.out, "manifest.json"), "utf8")) as { files: ManifestFile[] }).files;
     const booting = Date.now();
-    const guest = await bootGuest({ netns: topo.host, userData: readFileSync(join(bundle.out, "user-data")), rootfs });
+    const guest = await bootGuest({ netns: topo.host, userData: readFileSync(join(bundle.out, "user-data")), rootfs: root.rootfs, replace: root.replace });
     env.guest = guest;
     const pid1 = Date.now();
     const ci = await guest.waitForCloudInit(180_000);
@@ -218,18 +225,26 @@ function bootChecks(get: () => Env): void {
   });
 }
 
-for (const suite of noteMatrix()) {
+noteMatrix();
+for (const suite of bootMatrix()) {
+  // Docker's own nftables firewall is daemon.json's: every config of such an
+  // entry asks for it (and gets the forwarding sysctl file it needs).
+  const nftFirewall = dockerFirewall(suite) === "nftables";
+  const firewallSetting = nftFirewall ? "firewall-backend: nftables" : "";
   describe.skipIf(skip)(`${engineLabel(suite)}: booted Debian guest configured only by dockinit's user-data`, () => {
-      let rootfs: Rootfs | undefined;
+      let rootfs: GuestRoot | undefined;
       beforeAll(async () => {
-        rootfs = await ensureRootfs({ suite, timeoutMs: 540_000 });
-        console.log(`rootfs ${rootfs.key}: ${rootfs.built ? `built in ${(rootfs.durationMs / 1000).toFixed(1)} s` : "cached"} (${rootfs.root})`);
+        const engine = await bootEngine(suite);
+        const fs = await ensureRootfs({ suite: engine.suite, timeoutMs: 540_000 });
+        rootfs = { rootfs: fs, replace: engine.replace };
+        console.log(`rootfs ${fs.key}: ${fs.built ? `built in ${(fs.durationMs / 1000).toFixed(1)} s` : "cached"} (${fs.root})${engine.replace.length > 0 ? `; with ${engine.replace.map((r) => r.to).join(", ")} from ${engine.replace[0]!.from.replace(/\/[^/]+$/, "")}` : ""}`);
       }, 600_000);
       afterAll(async () => {
         await killAllTracked();
       });
 
-      describe("seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000", () => {
+      // The iptables backend is refused beside Docker's nftables firewall (DI058).
+      describe.skipIf(nftFirewall)("seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000", () => {
         let env: Env | undefined;
         const get = (): Env => env ?? expect.fail("the guest did not boot");
         beforeAll(async () => {
@@ -336,7 +351,7 @@ for (const suite of noteMatrix()) {
         beforeAll(async () => {
           env = await bootWith(
             rootfs!,
-            renderYaml(`version: 1\nname: closed-boot\ndocker:\n  daemon:\n    dns: [amazon]\n    settings: { live-restore: true }\nfirewall:\n  backend: ${backend}\n  published: { default: deny }\n`),
+            renderYaml(`version: 1\nname: closed-boot\ndocker:\n  daemon:\n    dns: [amazon]\n    settings: { live-restore: true${firewallSetting ? `, ${firewallSetting}` : ""} }\nfirewall:\n  backend: ${backend}\n  published: { default: deny }\n`),
             ["tcp"],
           );
           const { guest, topo } = env;
@@ -409,9 +424,12 @@ for (const suite of noteMatrix()) {
         const secondBoot = async (what: string) => {
           const { guest, topo } = get();
           const freshKernel = async () => {
-            // A new kernel: no rules, chains, sets or tables in the instance's namespace.
+            // A new kernel: no rules, chains, sets or tables in the instance's
+            // namespace, and forwarding off until something turns it on
+            // (Docker's iptables firewall does; its nftables one needs dockinit's sysctl file).
             await runInOk(topo.host, "nft", ["flush", "ruleset"]);
             await runIn(topo.host, "ipset", ["destroy"]);
+            await runInOk(topo.host, "sysctl", ["-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]);
           };
           await resetCounts();
           const t = await guest.reboot(freshKernel);
@@ -427,6 +445,8 @@ for (const suite of noteMatrix()) {
         it("a second boot (the instance rebooted, cloud-init does not run the user-data again): 0 through until the containers run again and after", async () => {
           closed(await secondBoot("second boot"));
           await expectActive(get().guest, ["docker.service", "dockinit-firewall.service"]);
+          // The new kernel came up with forwarding off: Docker's nftables firewall started because systemd-sysctl applied dockinit's file.
+          if (nftFirewall) expect(await get().guest.execOk("cat", ["/proc/sys/net/ipv4/ip_forward"])).toBe("1");
         });
 
         it("control: the same reboot with dockinit's drop-in and unit disabled lets the prober through (so the zero above is dockinit's)", async () => {
@@ -445,7 +465,7 @@ for (const suite of noteMatrix()) {
         beforeAll(async () => {
           env = await bootWith(
             rootfs!,
-            renderYaml("version: 1\nname: nft-boot\ndocker:\n  daemon:\n    dns: [vpc]\nephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n"),
+            renderYaml(`version: 1\nname: nft-boot\ndocker:\n  daemon:\n    dns: [vpc]\n${firewallSetting ? `    settings: { ${firewallSetting} }\n` : ""}ephemeral_ports:\n  protocols: [tcp, udp]\nfirewall:\n  backend: nftables\n`),
             ["tcp", "udp"],
           );
         });
@@ -460,6 +480,17 @@ for (const suite of noteMatrix()) {
           expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
           await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
           expect(files.map((f) => f.path)).not.toContain("/etc/systemd/system/dockinit-firewall-watch.service");
+        });
+
+        it.runIf(nftFirewall)("Docker runs its nftables firewall, with forwarding on from dockinit's sysctl file (the guest's network started with it off)", async () => {
+          const { guest } = get();
+          expect(await guest.execOk("docker", ["info", "--format", "{{.FirewallBackend.Driver}}"])).toBe("nftables");
+          expect(await guest.execOk("cat", ["/etc/sysctl.d/60-dockinit-forwarding.conf"])).toMatch(/^net\.ipv4\.ip_forward = 1$/m);
+          expect(await guest.execOk("cat", ["/proc/sys/net/ipv4/ip_forward"])).toBe("1");
+          const status = await guest.exec("/usr/local/sbin/dockinit-firewall", ["status"]);
+          expect(status.code, status.stdout).toBe(0);
+          expect(status.stdout).toMatch(/^docker: 29\.7\.\S+, firewall backend nftables$/m);
+          expect(status.stdout).not.toMatch(/^warning:/m);
         });
 
         it("a container on the default bridge reaches upstream from a port in 49152-61000 (TCP 33000, UDP 33001)", async () => {

@@ -19,7 +19,7 @@ import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
-import { engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
+import { dockinitBackends, engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
 import { runInOk, spawnBackground, tearDown, waitFor } from "./lib/exec.js";
 import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
@@ -28,9 +28,9 @@ const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "ipset", "nft", 
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
 const PROXY = "/usr/local/sbin/dockinit-proxy";
-type Backend = "iptables" | "nftables";
 
-for (const suite of noteMatrix()) for (const backend of ["iptables", "nftables"] as Backend[]) {
+
+for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite)) {
   describe.skipIf(skip)(`${engineLabel(suite)}: ${backend} backend: every path to a published port gets the same verdict, before and after Docker starts`, () => {
     let engine: Engine;
     let topo: Topology;
@@ -151,7 +151,7 @@ for (const suite of noteMatrix()) for (const backend of ["iptables", "nftables"]
       expect(await v6(5000, ADDR.clientV6)).toSatisfy(got);
       expect(await v6(8080, ADDR.serverV6)).toSatisfy(got);
       expect(await v4(5000, ADDR.clientV4b)).toSatisfy(got);
-      // Docker 28 and later drop traffic routed straight to a container themselves (raw PREROUTING).
+      // Docker 28 and later drop traffic routed straight to a container themselves (raw PREROUTING; 29's nftables firewall too).
       expect(await fromOutside(direct, 7000, ADDR.clientV4b)).toSatisfy(Number(engine.docker) >= 28 ? dropped : got);
       expect(await fromContainer(BLOCKED_V4, 8080)).toSatisfy(got);
     });

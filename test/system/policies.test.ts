@@ -12,7 +12,7 @@ import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
-import { engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
+import { dockinitBackends, engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
 import { tearDown } from "./lib/exec.js";
 import { BLOCKED_V4, BLOCKED_V6, DNS_V4, METADATA_V4, METADATA_V6, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
@@ -23,11 +23,9 @@ const SCRIPT = "/usr/local/sbin/dockinit-firewall";
 const config = (backend: Backend) => policyConfig({ name: "policies", backend, ephemeralPorts: "{ enabled: false }" });
 
 type Backend = "iptables" | "nftables";
-/** dockinit's backends: both enforce every policy beside Docker's iptables rules. */
-const BACKENDS: Backend[] = ["iptables", "nftables"];
 
 
-for (const suite of noteMatrix()) for (const backend of BACKENDS) {
+for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite)) {
   describe.skipIf(skip)(`${engineLabel(suite)}: ${backend} backend: policies against real Docker (published ports, metadata, egress, port forwards; v4 and v6)`, () => {
     let engine: Engine;
     let topo: Topology;
@@ -63,8 +61,9 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
       for (const port of [8080, 443, 2368, 5000]) {
         await dockerd.startContainer(["-p", `${port}:${port}`, "di-tools", "socat", `TCP6-LISTEN:${port},fork,reuseaddr,ipv6only=0`, "SYSTEM:echo published"]);
       }
-      // A rule someone else put in DOCKER-USER: dockinit must leave it alone.
-      await engine.runOk(topo.host, "iptables", ["-A", "DOCKER-USER", "-s", "192.0.2.99/32", "-j", "DROP"]);
+      // A rule someone else put in DOCKER-USER: dockinit must leave it alone
+      // (Docker's nftables firewall has no DOCKER-USER).
+      if (engine.firewall === "iptables") await engine.runOk(topo.host, "iptables", ["-A", "DOCKER-USER", "-s", "192.0.2.99/32", "-j", "DROP"]);
       bundle = renderYaml(config(backend));
       fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host, engine });
       // The DNS servers come from the host's daemon.json at apply time.
@@ -92,11 +91,17 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
       expect(status.code, status.stdout).toBe(0);
       expect(status.stdout).toContain("published port 8080/tcp: only from 203.0.113.0/24 and 2001:db8:20::50/128");
       // status names the engine it found (docker version/info) and has no warning for it.
-      expect(status.stdout).toMatch(new RegExp(`^docker: ${engine.docker.replace(".", "\\.")}\\.\\S*, firewall backend iptables$`, "m"));
+      expect(status.stdout).toMatch(new RegExp(`^docker: ${engine.docker.replace(".", "\\.")}\\.\\S*, firewall backend ${engine.firewall}$`, "m"));
       // With the nftables backend, a DROP policy in iptables' FORWARD (Docker 20.10
       // and 26.1 set it for IPv6) is worth a warning about port forwards; nothing else is.
       const warnings = status.stdout.split("\n").filter((l) => l.startsWith("warning:"));
       expect(warnings.filter((l) => backend === "iptables" || !l.startsWith("warning: port forwards:"))).toEqual([]);
+      if (engine.firewall === "nftables") {
+        // dockinit's table only: nothing in iptables, Docker's own tables as Docker made them.
+        expect((await fw.save(4)) + (await fw.save(6))).not.toContain("DOCKINIT");
+        expect(await engine.runOk(topo.host, "nft", ["list", "tables"])).toMatch(/^table ip docker-bridges$/m);
+        return;
+      }
       const user = (await engine.runOk(topo.host, "iptables", ["-S", "DOCKER-USER"])).split("\n");
       if (backend === "iptables") expect(user[1]).toBe("-A DOCKER-USER -j DOCKINIT-USER");
       else expect(user.join("\n")).not.toContain("DOCKINIT");
@@ -228,6 +233,8 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
           expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(dropped);
           const status = await fw.run("status");
           expect(status.stdout).toMatch(/warning: port forwards: iptables's FORWARD policy is DROP/);
+          // The fix it names: beside Docker's nftables firewall the iptables backend is no way out (DI058).
+          expect(status.stdout).toMatch(engine.firewall === "nftables" ? /set that policy to ACCEPT$/m : /set firewall\.backend: iptables$/m);
         } finally {
           await engine.runOk(topo.host, "iptables", ["-P", "FORWARD", before]);
         }
@@ -244,7 +251,7 @@ for (const suite of noteMatrix()) for (const backend of BACKENDS) {
       const r = await fw.run("remove");
       expect(r.code, r.stderr).toBe(0);
       expect(await saveAll()).toEqual(baseline);
-      expect(await fw.save(4)).toContain("-A DOCKER-USER -s 192.0.2.99/32 -j DROP");
+      if (engine.firewall === "iptables") expect(await fw.save(4)).toContain("-A DOCKER-USER -s 192.0.2.99/32 -j DROP");
       expect((await engine.run(topo.host, "ipset", ["list", "-n"])).stdout).not.toMatch(/dockinit/);
       expect(await fromOutside(5000, ADDR.clientV4b)).toSatisfy(got);
     });

@@ -16,6 +16,12 @@ const rows: { name: string; yaml: string; backend: "iptables" | "nftables"; why:
   { name: "auto", yaml: "version: 1\nfirewall: { backend: auto }\n", backend: "nftables", why: /chosen by auto/ },
   { name: "auto with port forwards", yaml: `version: 1\n${FORWARD}`, backend: "iptables", why: /chosen by auto: port forwards cross iptables' FORWARD/ },
   { name: "iptables asked for", yaml: "version: 1\nfirewall: { backend: iptables }\n", backend: "iptables", why: /as firewall\.backend asks/ },
+  {
+    name: "auto with port forwards, Docker running its nftables firewall",
+    yaml: `version: 1\ndocker:\n  daemon:\n    settings: { firewall-backend: nftables }\n${FORWARD}`,
+    backend: "nftables",
+    why: /chosen by auto: Docker runs its nftables firewall/,
+  },
   { name: "nftables asked for, with port forwards", yaml: `version: 1\nfirewall: { backend: nftables }\n${FORWARD}`, backend: "nftables", why: /as firewall\.backend asks/ },
 ];
 
@@ -55,5 +61,32 @@ describe("firewall.backend: auto", () => {
     expect(starter.firewall.backend).toBe("nftables");
     const builtIn = loadDefaultConfig().model!;
     expect(builtIn.firewall.backend).toBe("nftables");
+  });
+});
+
+describe("Docker's nftables firewall (docker.daemon.settings firewall-backend: nftables): forwarding", () => {
+  const SYSCTL = "/etc/sysctl.d/60-dockinit-forwarding.conf";
+  const rows: { name: string; settings: string; file: string | undefined }[] = [
+    { name: "nftables firewall", settings: "{ firewall-backend: nftables }", file: "net.ipv4.ip_forward = 1\n" },
+    { name: "nftables firewall with IPv6", settings: "{ firewall-backend: nftables, ipv6: true }", file: "net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n" },
+    { name: "nftables firewall, forwarding turned off by the user", settings: "{ firewall-backend: nftables, ip-forward: false }", file: undefined },
+    { name: "iptables firewall (Docker turns forwarding on itself)", settings: "{ firewall-backend: iptables }", file: undefined },
+    { name: "no firewall-backend", settings: "{}", file: undefined },
+  ];
+  it.each(rows)("$name", ({ settings, file: expected }) => {
+    const { bundle } = render(`version: 1\ndocker:\n  daemon:\n    settings: ${settings}\n`);
+    const sysctl = file(bundle, SYSCTL);
+    const boot = file(bundle, BOOT)!;
+    if (expected === undefined) {
+      expect(sysctl).toBeUndefined();
+      expect(boot).not.toContain("sysctl");
+      return;
+    }
+    expect(sysctl?.split("\n").filter((l) => !l.startsWith("#")).join("\n")).toBe(expected);
+    // The first boot applies it before Docker is started or restarted (later boots: systemd-sysctl).
+    const applied = boot.indexOf(`sysctl -q -p '${SYSCTL}'`);
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThan(boot.indexOf("systemctl restart docker.service"));
+    expect(applied).toBeLessThan(boot.indexOf("systemctl start docker.service"));
   });
 });

@@ -83,6 +83,13 @@ const cases: Case[] = [
   { name: "group listed twice", yaml: "version: 1\nrollout:\n  auto_scaling_groups: [web, api, web]\n", code: "DI071", line: 3, col: 35, path: "rollout.auto_scaling_groups.2" },
   { name: "auto_rollback neither auto nor a boolean", yaml: "version: 1\nrollout:\n  auto_rollback: sometimes\n", code: "DI011", line: 3, col: 18, path: "rollout.auto_rollback" },
   { name: "misspelt rollout key", yaml: "version: 1\nrollout:\n  min_health_percentage: 90\n", code: "DI010", line: 3, col: 3, path: "rollout.min_health_percentage", hint: /did you mean "min_healthy_percentage"/ },
+  {
+    name: "iptables backend beside Docker's nftables firewall",
+    yaml: "version: 1\ndocker:\n  daemon:\n    settings: { firewall-backend: nftables }\nfirewall:\n  backend: iptables\n",
+    code: "DI058",
+    line: 6,
+    col: 12,
+  },
   { name: "duplicate write_files path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a }\n    - { path: /x, content: b }\n", code: "DI052", line: 5, col: 15 },
 ];
 

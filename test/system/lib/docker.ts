@@ -19,6 +19,7 @@ import { access, copyFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, 
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  netnsPath,
   run,
   runOk,
   spawnBackground,
@@ -65,6 +66,11 @@ export interface DockerdOptions {
   extraArgs?: string[];
   /** Import the di-tools image after start (default true). */
   image?: boolean;
+  /**
+   * Under Docker's nftables firewall, turn IP forwarding on in `ns` before
+   * dockerd starts, as a host must (default true); false leaves it as it is.
+   */
+  forwarding?: boolean;
   /** Bound for dockerd to answer (default 60 s). */
   startTimeoutMs?: number;
   /**
@@ -266,6 +272,12 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
   const configFile = path.join(dir, "daemon.json");
   const ipv6 = opts.ipv6 ?? false;
   const engine = opts.engine?.chrooted ? opts.engine : undefined;
+  const nftablesFirewall = opts.engine?.firewall === "nftables";
+  if (nftablesFirewall && (opts.forwarding ?? true)) {
+    // Docker's nftables firewall never turns forwarding on and refuses to
+    // start without it ("IPv4 forwarding is disabled"): a host sets it first.
+    await runOk("nsenter", [`--net=${netnsPath(ns)}`, "--", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], { timeoutMs: 10_000 });
+  }
   const config: Record<string, unknown> = {
     "storage-driver": "vfs",
     bip: opts.bip ?? "172.17.0.1/16",
@@ -280,6 +292,7 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
           ...((opts.ip6tables ?? true) ? { experimental: true, ip6tables: true } : {}),
         }
       : {}),
+    ...(nftablesFirewall ? { "firewall-backend": "nftables" } : {}),
     ...opts.daemonConfig,
     // Paths last: they must stay inside `dir`.
     "data-root": path.join(dir, "data"),
@@ -288,7 +301,7 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
     hosts: [host],
     // 20.10 otherwise writes /etc/docker/key.json (config-file only, no flag);
     // later engines have no key.json and refuse the option.
-    ...(engine ? {} : { "deprecated-key-path": path.join(dir, "key.json") }),
+    ...((opts.engine?.docker ?? "20.10") === "20.10" ? { "deprecated-key-path": path.join(dir, "key.json") } : {}),
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
   await mkdir(path.join(dir, "cli"), { recursive: true });
@@ -325,10 +338,10 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
     const fh = await open(logFile, "a");
     try {
       const args = ["--config-file", configFile, ...(opts.extraArgs ?? [])];
-      const env = { ...process.env, PATH: DAEMON_PATH };
+      const env = { ...process.env, PATH: opts.engine?.daemonPath ?? DAEMON_PATH };
       daemon = engine
-        ? await engine.spawn(ns, DOCKERD, args, { logFd: fh.fd, env })
-        : await spawnBackground(DOCKERD, args, { netns: ns, logFd: fh.fd, env });
+        ? await engine.spawn(ns, engine.dockerd, args, { logFd: fh.fd, env })
+        : await spawnBackground(opts.engine?.dockerd ?? DOCKERD, args, { netns: ns, logFd: fh.fd, env });
     } finally {
       await fh.close(); // the child has its own copy of the fd
     }

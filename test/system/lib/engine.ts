@@ -16,6 +16,17 @@
 //   namespaces. /tmp is the same directory inside and out, so daemon dirs,
 //   sockets, rendered bundles and state directories need no copying.
 //
+// - docker-25.0, docker-29.7 and docker-29.7-nftables are engines Debian does
+//   not package (Amazon Linux 2023's 25.0; Docker CE's 29.7, with its iptables
+//   firewall or its nftables one): static dockerd/docker-proxy (and, for 29, a
+//   runc 1.3.6) built from moby's tagged source, ../shared/engines/*.tar.xz,
+//   unpacked once into DOCKINIT_ENGINE_CACHE and checked against their
+//   SHA256SUMS. They run on this machine's userland like bookworm's engine
+//   (its containerd 1.6.20, iptables 1.8.9, nft 1.0.6 and the 20.10 CLI,
+//   which 29.7 still accepts: its minimum API version is 1.40), with the
+//   unpacked folder first on dockerd's PATH so that it finds its own
+//   docker-proxy and runc.
+//
 // Why not the booted guest for these tests: a guest costs 10-15 s to copy and
 // boot and couples every policy check to cloud-init, systemd and the cgroup
 // set-up nspawn can give it (forky's systemd 262 boots only on the unified
@@ -26,16 +37,61 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile, rename } from "node:fs/promises";
+import { REPO } from "../../support/fixtures.js";
 import { ensureRootfs, GUEST_SUITE, isSuite, SUITES, type Suite } from "../../support/guest.js";
 import { netnsPath, run, spawnBackground, waitExit, waitFor, WaitAborted, type Background, type ExecResult, type RunOptions } from "./exec.js";
 
 /** The environment engine commands get (no PATH of the test runner's). */
 const ENGINE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/**
+ * Engines built from moby's source (../shared/engines): the Docker version,
+ * the archive's version, and the firewall backend Docker itself is run with.
+ */
+export const MOBY_ENGINES = {
+  "docker-25.0": { docker: "25.0", version: "25.0.16", firewall: "iptables" },
+  "docker-29.7": { docker: "29.7", version: "29.7.2", firewall: "iptables" },
+  "docker-29.7-nftables": { docker: "29.7", version: "29.7.2", firewall: "nftables" },
+} as const satisfies Record<string, { docker: string; version: string; firewall: "iptables" | "nftables" }>;
+export type MobyEngine = keyof typeof MOBY_ENGINES;
+/** One entry of the Docker matrix: a Debian suite's own Docker, or an engine built from moby's source. */
+export type MatrixEntry = Suite | MobyEngine;
+const isMobyEngine = (s: string): s is MobyEngine => Object.hasOwn(MOBY_ENGINES, s);
+const MATRIX_NAMES: readonly MatrixEntry[] = [...(Object.keys(SUITES) as Suite[]), ...(Object.keys(MOBY_ENGINES) as MobyEngine[])];
+
+/** The Docker version of a matrix entry ("20.10", "25.0", "29.7", ...). */
+export const dockerVersion = (e: MatrixEntry): string => (isMobyEngine(e) ? MOBY_ENGINES[e].docker : SUITES[e].docker);
+/** The firewall backend Docker itself runs with in a matrix entry. */
+export const dockerFirewall = (e: MatrixEntry): "iptables" | "nftables" => (isMobyEngine(e) ? MOBY_ENGINES[e].firewall : "iptables");
+
+/**
+ * dockinit's backends to prove on an entry: both beside Docker's iptables
+ * firewall; beside Docker's nftables firewall only dockinit's nftables one
+ * (render refuses the iptables backend there: firewall-docker.test.ts shows why).
+ */
+export const dockinitBackends = (e: MatrixEntry): Array<"iptables" | "nftables"> => (dockerFirewall(e) === "nftables" ? ["nftables"] : ["iptables", "nftables"]);
+
+/** Where the engine archives are unpacked: DOCKINIT_ENGINE_CACHE, else the gitignored .cache/engines. */
+export const ENGINE_CACHE = process.env.DOCKINIT_ENGINE_CACHE || join(REPO, ".cache", "engines");
+/** The archives beside the clone. */
+export const ENGINE_ARCHIVES = join(REPO, "..", "shared", "engines");
+
 export interface Engine {
+  /** The matrix entry this engine is. */
+  name: MatrixEntry;
+  /** The Debian suite whose userland (iptables, nft, containerd, CLI) the engine runs with. */
   suite: Suite;
-  /** Docker version the suite ships ("20.10", "26.1", "28.5"). */
+  /** Docker version ("20.10", "25.0", "26.1", "28.5", "29.7"). */
   docker: string;
+  /** The firewall backend Docker itself uses ("firewall-backend" in daemon.json). */
+  firewall: "iptables" | "nftables";
+  /** The dockerd binary, as the engine's commands see it. */
+  dockerd: string;
+  /** PATH dockerd runs with (it finds docker-proxy, runc and containerd there). */
+  daemonPath: string;
   /** True when commands run chrooted in the suite's rootfs. */
   chrooted: boolean;
   /** argv running CMD ARGS with the engine's userland, in network namespace `netns` when given. */
@@ -57,39 +113,124 @@ export interface Engine {
  * e.g. "bookworm,trixie,forky"), default "bookworm". Unknown names throw, so a
  * typo in CI does not silently shrink the matrix.
  */
-export function dockerMatrix(): Suite[] {
+export function dockerMatrix(): MatrixEntry[] {
   const raw = process.env.DOCKINIT_DOCKER_MATRIX?.trim() || GUEST_SUITE;
-  const suites = raw.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const s of suites) if (!isSuite(s)) throw new Error(`DOCKINIT_DOCKER_MATRIX: unknown suite ${JSON.stringify(s)}; known: ${Object.keys(SUITES).join(", ")}`);
-  return [...new Set(suites)] as Suite[];
+  const entries = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const s of entries) {
+    if (!isSuite(s) && !isMobyEngine(s)) throw new Error(`DOCKINIT_DOCKER_MATRIX: unknown engine ${JSON.stringify(s)}; known: ${MATRIX_NAMES.join(", ")}`);
+  }
+  return [...new Set(entries)] as MatrixEntry[];
+}
+
+/**
+ * The entries a booted guest proves: each Debian suite with its own Docker,
+ * and Docker 29.7 (both firewalls) as its dockerd, docker-proxy and runc put
+ * over forky's docker.io (forky's systemd, cloud-init, containerd and CLI).
+ * 25.0 boots nowhere: Amazon Linux 2023 itself is not reproduced here.
+ */
+export const BOOT_ROOT: Partial<Record<MatrixEntry, Suite>> = {
+  bookworm: "bookworm",
+  trixie: "trixie",
+  forky: "forky",
+  "docker-29.7": "forky",
+  "docker-29.7-nftables": "forky",
+};
+
+/**
+ * The boot test's entries: DOCKINIT_BOOT_MATRIX when set (CI boots bookworm
+ * only), else the Docker matrix's entries that can boot.
+ */
+export function bootMatrix(): MatrixEntry[] {
+  const raw = process.env.DOCKINIT_BOOT_MATRIX?.trim();
+  const entries = raw ? raw.split(",").map((s) => s.trim()).filter(Boolean) : dockerMatrix();
+  for (const s of entries) {
+    if (raw && !(s in BOOT_ROOT)) throw new Error(`DOCKINIT_BOOT_MATRIX: ${JSON.stringify(s)} cannot boot; bootable: ${Object.keys(BOOT_ROOT).join(", ")}`);
+  }
+  return [...new Set(entries)].filter((s): s is MatrixEntry => s in BOOT_ROOT);
+}
+
+/** The root filesystem a booted guest of `entry` starts from, and the engine files put over it. */
+export async function bootEngine(entry: MatrixEntry): Promise<{ suite: Suite; replace: Array<{ from: string; to: string }> }> {
+  const suite = BOOT_ROOT[entry];
+  if (!suite) throw new Error(`${entry} cannot boot`);
+  if (!isMobyEngine(entry)) return { suite, replace: [] };
+  const dir = await ensureMobyEngine(MOBY_ENGINES[entry].version);
+  // Debian's docker.io and runc packages put them here (docker.service runs /usr/sbin/dockerd).
+  const replace = [
+    { from: join(dir, "dockerd"), to: "/usr/sbin/dockerd" },
+    { from: join(dir, "docker-proxy"), to: "/usr/sbin/docker-proxy" },
+  ];
+  if (existsSync(join(dir, "runc"))) replace.push({ from: join(dir, "runc"), to: "/usr/sbin/runc" });
+  return { suite, replace };
 }
 
 let matrixNoted = false;
 /** Say once per test file which suites run and which do not. */
-export function noteMatrix(): Suite[] {
-  const suites = dockerMatrix();
+export function noteMatrix(): MatrixEntry[] {
+  const entries = dockerMatrix();
   if (!matrixNoted) {
     matrixNoted = true;
-    const others = (Object.keys(SUITES) as Suite[]).filter((s) => !suites.includes(s));
+    const others = MATRIX_NAMES.filter((s) => !entries.includes(s));
     if (others.length > 0) {
       console.log(
-        `Docker matrix: ${suites.map((s) => `${s} (Docker ${SUITES[s].docker})`).join(", ")}; not run: ` +
-          `${others.map((s) => `${s} (Docker ${SUITES[s].docker})`).join(", ")} (set DOCKINIT_DOCKER_MATRIX=${Object.keys(SUITES).join(",")})`,
+        `Docker matrix: ${entries.map(engineLabel).join(", ")}; not run: ${others.map(engineLabel).join(", ")} ` +
+          `(set DOCKINIT_DOCKER_MATRIX=${MATRIX_NAMES.join(",")})`,
       );
     }
   }
-  return suites;
+  return entries;
 }
 
-/** A describe title prefix naming the engine. */
-export const engineLabel = (suite: Suite): string => `Docker ${SUITES[suite].docker} (${suite})`;
+/** A describe title prefix naming the engine (the compatibility table selects tests by it). */
+export function engineLabel(e: MatrixEntry): string {
+  if (!isMobyEngine(e)) return `Docker ${SUITES[e].docker} (${e})`;
+  const m = MOBY_ENGINES[e];
+  return `Docker ${m.docker} (moby v${m.version}${m.firewall === "nftables" ? ", nftables firewall" : ""})`;
+}
 
-function systemEngine(): Engine {
+/**
+ * Unpack ../shared/engines/docker-VERSION.tar.xz into ENGINE_CACHE once
+ * (into a temp dir, checked against its SHA256SUMS, then renamed into place,
+ * so a half-unpacked folder is never used). Returns the folder.
+ */
+export async function ensureMobyEngine(version: string): Promise<string> {
+  const dir = join(ENGINE_CACHE, `docker-${version}`);
+  if (existsSync(join(dir, "dockerd")) && existsSync(join(dir, "SHA256SUMS"))) return dir;
+  const archive = join(ENGINE_ARCHIVES, `docker-${version}.tar.xz`);
+  if (!existsSync(archive)) throw new Error(`${archive} is missing: the engines of ../shared/engines must lie beside the clone`);
+  await mkdir(ENGINE_CACHE, { recursive: true });
+  const stage = await mkdtemp(join(ENGINE_CACHE, ".unpack-"));
+  try {
+    await run("tar", ["-C", stage, "-xJf", archive], { timeoutMs: 120_000, check: true });
+    const unpacked = join(stage, `docker-${version}`);
+    for (const line of (await readFile(join(unpacked, "SHA256SUMS"), "utf8")).split("\n").filter(Boolean)) {
+      const [sum, file] = line.split(/\s+\*?/) as [string, string];
+      const actual = createHash("sha256").update(await readFile(join(unpacked, file))).digest("hex");
+      if (actual !== sum) throw new Error(`${archive}: ${file} has sha256 ${actual}, SHA256SUMS says ${sum}`);
+    }
+    await rename(unpacked, dir).catch((e: unknown) => {
+      // Another test file unpacked it meanwhile: theirs is as good.
+      if (!existsSync(join(dir, "dockerd"))) throw e;
+    });
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** dockerd's PATH on this machine: the distro's containerd/runc/docker-proxy, nothing from /usr/local. */
+const SYSTEM_DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+function systemEngine(name: MatrixEntry = "bookworm", dockerd = "/usr/sbin/dockerd", daemonPath = SYSTEM_DAEMON_PATH): Engine {
   const argv = (netns: string | undefined, cmd: string, args: readonly string[]): [string, string[]] =>
     netns ? ["nsenter", [`--net=${netnsPath(netns)}`, "--", cmd, ...args]] : [cmd, [...args]];
   const self: Engine = {
+    name,
     suite: "bookworm",
-    docker: SUITES.bookworm.docker,
+    docker: dockerVersion(name),
+    firewall: dockerFirewall(name),
+    dockerd,
+    daemonPath,
     chrooted: false,
     argv,
     run: (netns, cmd, args, opts = {}) => run(...argv(netns, cmd, args), opts),
@@ -160,8 +301,12 @@ async function chrootEngine(suite: Suite): Promise<Engine> {
   const withPath = (env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv => ({ ...(env ?? process.env), PATH: ENGINE_PATH });
 
   const self: Engine = {
+    name: suite,
     suite,
     docker: SUITES[suite].docker,
+    firewall: "iptables",
+    dockerd: "/usr/sbin/dockerd",
+    daemonPath: SYSTEM_DAEMON_PATH,
     chrooted: true,
     argv,
     run: (netns, cmd, args, opts = {}) => run(...argv(netns, cmd, args), { ...opts, env: withPath(opts.env) }),
@@ -203,7 +348,11 @@ async function chrootEngine(suite: Suite): Promise<Engine> {
   return self;
 }
 
-/** The engine of `suite`: this machine's own Docker for bookworm, a chrooted rootfs otherwise. */
-export async function startEngine(suite: Suite): Promise<Engine> {
-  return suite === "bookworm" ? systemEngine() : chrootEngine(suite);
+/** The engine of a matrix entry: this machine's own Docker for bookworm, moby's binaries on this machine's userland, or a chrooted rootfs. */
+export async function startEngine(entry: MatrixEntry): Promise<Engine> {
+  if (isMobyEngine(entry)) {
+    const dir = await ensureMobyEngine(MOBY_ENGINES[entry].version);
+    return systemEngine(entry, join(dir, "dockerd"), `${dir}:${SYSTEM_DAEMON_PATH}`);
+  }
+  return entry === "bookworm" ? systemEngine() : chrootEngine(entry);
 }

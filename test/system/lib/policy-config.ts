@@ -1,6 +1,7 @@
-// The policy set that policies.test.ts (beside Docker's iptables rules) and
-// docker29-nftables.test.ts (beside Docker 29's nftables tables) enforce with
-// real packets: one config, so both suites prove the same policies.
+// The policy set that policies.test.ts and closed-paths.test.ts enforce with
+// real packets on every engine of the matrix (beside Docker's iptables
+// firewall and beside Docker 29's nftables one): one config, so every engine
+// proves the same policies.
 import { runInOk } from "./exec.js";
 import { ADDR, startPortEchoServer, type EchoServer } from "./topology.js";
 
