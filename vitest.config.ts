@@ -21,11 +21,16 @@ declare module "vitest" {
   }
 }
 
-// Two projects: pure unit tests run in parallel; system tests build network
+// Three projects: pure unit tests run in parallel; system tests build network
 // namespaces, start dockerd and load iptables rules, so they run one file at a
 // time with generous timeouts (every wait inside them is bounded on its own).
 // They never overlap (groupOrder): the property test's CPU load and its use of
 // the machine-wide xtables lock would stretch the system tests' timed windows.
+// DOCKINIT_SYSTEM_FILES_IN_PARALLEL=1 (CI sets it) runs system files side by
+// side, two workers: every file builds its own namespaces, daemons, temp dirs
+// and guests under names that carry its pid, and most of their time is spent
+// waiting for a dropped connection's timeout, not on the CPU. The two files
+// that hold or take the machine-wide xtables lock run after them, alone.
 // The version, put in as scripts/build.mjs's esbuild `define` does for the
 // bundle (src/version.ts). Vite's own `define` becomes a global at run time in
 // vitest, which a `typeof` check in the module does not see.
@@ -39,6 +44,10 @@ const versionPlugin = {
     return { code: code.replaceAll("__DOCKINIT_VERSION__", version), map: null };
   },
 };
+
+const systemFilesInParallel = process.env.DOCKINIT_SYSTEM_FILES_IN_PARALLEL === "1";
+/** System files that must run alone (see the system-serial project). */
+const SERIAL_SYSTEM_FILES = ["test/system/firewall-engine.test.ts", "test/system/faults.test.ts"];
 
 export default defineConfig({
   plugins: [hbsPlugin, versionPlugin],
@@ -61,7 +70,24 @@ export default defineConfig({
         test: {
           name: "system",
           include: ["test/system/**/*.test.ts"],
+          exclude: SERIAL_SYSTEM_FILES,
           sequence: { groupOrder: 1 },
+          fileParallelism: systemFilesInParallel,
+          // vitest's default is one worker fewer than CPUs: 1 on a 2-core machine.
+          ...(systemFilesInParallel ? { maxWorkers: 2 } : {}),
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+              plugins: [hbsPlugin, versionPlugin],
+        test: {
+          // Files that hold the machine-wide xtables lock on purpose or use
+          // legacy iptables (which takes it, and fails at once without -w):
+          // after the others, alone.
+          name: "system-serial",
+          include: SERIAL_SYSTEM_FILES,
+          sequence: { groupOrder: 2 },
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,

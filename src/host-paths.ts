@@ -11,7 +11,7 @@ export const HOST_PATHS = {
   bootScript: "/usr/local/sbin/dockinit-boot",
   proxyScript: "/usr/local/sbin/dockinit-proxy",
   dockerDropIn: "/etc/systemd/system/docker.service.d/50-dockinit.conf",
-  forwardingSysctl: "/etc/sysctl.d/60-dockinit-forwarding.conf",
+  forwardingSysctl: "/etc/sysctl.d/99-zz-dockinit-forwarding.conf",
 } as const;
 
 export const RESERVED_PATHS: ReadonlySet<string> = new Set(Object.values(HOST_PATHS));

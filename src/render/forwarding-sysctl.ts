@@ -1,5 +1,7 @@
-// /etc/sysctl.d/60-dockinit-forwarding.conf: IP forwarding for Docker's
-// nftables firewall. That firewall never turns forwarding on itself (its
+// /etc/sysctl.d/99-zz-dockinit-forwarding.conf: IP forwarding for Docker's
+// nftables firewall. Named to sort after every other file (the last setting
+// wins), so a hardening file's ip_forward = 0 does not keep Docker from
+// starting: with its iptables firewall Docker would turn forwarding on itself. That firewall never turns forwarding on itself (its
 // iptables one does), and dockerd refuses to start without it ("IPv4
 // forwarding is disabled ... set sysctl net.ipv4.ip_forward=1"). systemd-sysctl
 // applies the file at every later boot before the network; dockinit-boot

@@ -580,6 +580,8 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
     if (cp.code !== 0 || cp.timedOut) throw new Error(describeFailure(cp));
     timings.copyMs = Date.now() - copyStarted;
     for (const r of opts.replace ?? []) {
+      // Over a file the suite has: a path the suite does not use would be copied and never run.
+      if (!existsSync(join(root, r.to))) throw new Error(`${r.to} does not exist in the ${opts.rootfs.suite} root: nothing to replace`);
       const cpr = await run("cp", ["--remove-destination", r.from, join(root, r.to)], { timeoutMs: 60_000 });
       if (cpr.code !== 0 || cpr.timedOut) throw new Error(describeFailure(cpr));
     }

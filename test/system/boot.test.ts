@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootGuest, cloudInitEvents, ensureRootfs, GUEST_NEEDS, TOOLS_IMAGE, type Guest, type Rootfs } from "../support/guest.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
-import { bootEngine, bootMatrix, dockerFirewall, engineLabel, noteMatrix } from "./lib/engine.js";
+import { bootEngine, bootMatrix, dockerFirewall, dockerVersion, engineLabel, noteMatrix } from "./lib/engine.js";
 import { killAllTracked, runIn, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
 import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Proto, type Topology } from "./lib/topology.js";
 
@@ -78,6 +78,8 @@ async function startFakeImds(topo: Topology): Promise<Background> {
 interface GuestRoot {
   rootfs: Rootfs;
   replace: Array<{ from: string; to: string }>;
+  /** The Docker version the guest must run ("28.5", "29.7"). */
+  docker: string;
 }
 
 async function bootWith(root: GuestRoot, bundle: RenderedBundle, protos: Proto[]): Promise<Env> {
@@ -97,6 +99,9 @@ async function bootWith(root: GuestRoot, bundle: RenderedBundle, protos: Proto[]
     const booted = Date.now();
     const cgroups = await guest.enableCgroupWrites();
     await guest.importToolsImage();
+    // The engine under test, not the suite's own (lib/engine.ts bootEngine).
+    const server = await guest.execOk("docker", ["version", "--format", "{{.Server.Version}}"]);
+    if (!server.startsWith(`${root.docker}.`)) throw new Error(`the guest runs Docker ${server}, not ${root.docker}`);
     console.log(
       `guest ${guest.machine}: topology+servers ${secs(started, booting)}, copy+PID 1 ${secs(booting, pid1)} ` +
         `(cp ${secs(0, guest.timings.copyMs)}, PID 1 ${secs(0, guest.timings.startMs)}), ` +
@@ -236,7 +241,7 @@ for (const suite of bootMatrix()) {
       beforeAll(async () => {
         const engine = await bootEngine(suite);
         const fs = await ensureRootfs({ suite: engine.suite, timeoutMs: 540_000 });
-        rootfs = { rootfs: fs, replace: engine.replace };
+        rootfs = { rootfs: fs, replace: engine.replace, docker: dockerVersion(suite) };
         console.log(`rootfs ${fs.key}: ${fs.built ? `built in ${(fs.durationMs / 1000).toFixed(1)} s` : "cached"} (${fs.root})${engine.replace.length > 0 ? `; with ${engine.replace.map((r) => r.to).join(", ")} from ${engine.replace[0]!.from.replace(/\/[^/]+$/, "")}` : ""}`);
       }, 600_000);
       afterAll(async () => {
@@ -244,7 +249,7 @@ for (const suite of bootMatrix()) {
       });
 
       // The iptables backend is refused beside Docker's nftables firewall (DI058).
-      describe.skipIf(nftFirewall)("seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000", () => {
+      describe.skipIf(nftFirewall)(`seed fixture (iptables backend, vpc DNS): containers' ports 32768-61000 leave as 49152-61000${nftFirewall ? " (skipped: the iptables backend is refused beside Docker's nftables firewall, DI058)" : ""}`, () => {
         let env: Env | undefined;
         const get = (): Env => env ?? expect.fail("the guest did not boot");
         beforeAll(async () => {
@@ -310,7 +315,8 @@ for (const suite of bootMatrix()) {
 
       for (const backend of ["nftables", "iptables"] as const) {
       // The iptables backend's windows are measured on Docker 20.10 only (see the restart case).
-      describe.skipIf(backend === "iptables" && suite !== "bookworm")(`closed at every moment (${backend} backend): a metadata prober and a denied outsider get nothing through a restart, a stop with live-restore, or a failed apply`, () => {
+      const closedSkipped = backend === "iptables" && suite !== "bookworm";
+      describe.skipIf(closedSkipped)(`closed at every moment (${backend} backend): a metadata prober and a denied outsider get nothing through a restart, a stop with live-restore, or a failed apply${closedSkipped ? " (skipped: the iptables backend's windows are measured on Docker 20.10 only)" : ""}`, () => {
         // Two probes run the whole time: a --restart always container trying
         // instance metadata (the fake IMDS upstream) every 0.1 s, and an
         // outsider upstream trying an unlisted published port under default
@@ -485,7 +491,7 @@ for (const suite of bootMatrix()) {
         it.runIf(nftFirewall)("Docker runs its nftables firewall, with forwarding on from dockinit's sysctl file (the guest's network started with it off)", async () => {
           const { guest } = get();
           expect(await guest.execOk("docker", ["info", "--format", "{{.FirewallBackend.Driver}}"])).toBe("nftables");
-          expect(await guest.execOk("cat", ["/etc/sysctl.d/60-dockinit-forwarding.conf"])).toMatch(/^net\.ipv4\.ip_forward = 1$/m);
+          expect(await guest.execOk("cat", ["/etc/sysctl.d/99-zz-dockinit-forwarding.conf"])).toMatch(/^net\.ipv4\.ip_forward = 1$/m);
           expect(await guest.execOk("cat", ["/proc/sys/net/ipv4/ip_forward"])).toBe("1");
           const status = await guest.exec("/usr/local/sbin/dockinit-firewall", ["status"]);
           expect(status.code, status.stdout).toBe(0);

@@ -12,15 +12,15 @@
 // [::] by docker-proxy, delivered to a local socket (INPUT), never FORWARD.
 // The policies are loaded with `apply-policies` before dockerd starts, as
 // docker.service's drop-in does on a host, and stay while Docker restarts.
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { dockinitBackends, engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
-import { runInOk, spawnBackground, tearDown, waitFor } from "./lib/exec.js";
+import { run, runInOk, spawnBackground, tearDown, waitFor } from "./lib/exec.js";
 import { BLOCKED_V4, DNS_V4, METADATA_V4, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
 
@@ -57,10 +57,11 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       engine = await startEngine(suite);
       topo = await createTopology({ ipv6: true });
       servers.push(...(await startPolicyUpstream(topo.upstream)));
-      bundle = renderYaml(policyConfig({ name: "closed-paths", backend, ephemeralPorts: "{ enabled: false }" }));
+      bundle = renderYaml(policyConfig({ name: "closed-paths", backend, ephemeralPorts: "{ enabled: false }", dockerFirewall: engine.firewall }));
       fw = firewallRunner(topo.host, bundle.file(SCRIPT), { engine });
       const daemonJson = join(bundle.out, "daemon.json");
-      writeFileSync(daemonJson, JSON.stringify({ dns: [DNS_V4] }));
+      // The host's daemon.json as far as dockinit reads it: the DNS servers, and Docker's firewall backend.
+      writeFileSync(daemonJson, JSON.stringify({ dns: [DNS_V4], ...(engine.firewall === "nftables" ? { "firewall-backend": "nftables" } : {}) }));
       process.env.DOCKINIT_DAEMON_JSON = daemonJson;
       // What docker.service's ExecStartPre does: the policies, with no
       // network knowledge, before dockerd exists.
@@ -96,6 +97,13 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
         ? await engine.runOk(topo.host, "ipset", ["list", "dockinit-proxy-tcp"])
         : await engine.runOk(topo.host, "nft", ["list", "set", "inet", "dockinit", "proxy_tcp"]);
       for (const port of [8080, 443, 2368, 5000]) expect(set).toMatch(new RegExp(`\\b${port}\\b`));
+      // dockinit-proxy ran the docker-proxy beside this dockerd (this machine also has Debian's 20.10 one on PATH).
+      if (!engine.chrooted) {
+        const pids = (await run("ip", ["netns", "pids", topo.host])).stdout.split(/\s+/).filter(Boolean);
+        const proxies = pids.map((pid) => { try { return readlinkSync(`/proc/${pid}/exe`); } catch { return ""; } }).filter((exe) => exe.endsWith("/docker-proxy"));
+        expect(proxies.length).toBeGreaterThan(0);
+        expect([...new Set(proxies)]).toEqual([join(dirname(engine.dockerd), "docker-proxy")]);
+      }
     });
 
     it("a listed network passes on every path: IPv4 DNAT and IPv6 through docker-proxy", async () => {

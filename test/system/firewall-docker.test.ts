@@ -5,6 +5,7 @@
 // Runs once per engine of the Docker matrix (DOCKINIT_DOCKER_MATRIX, see
 // lib/engine.ts): 20.10 (this machine's), 26.1 and 28.5 (chrooted suites).
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
@@ -42,6 +43,8 @@ async function setup(engine: Engine, bundle: RenderedBundle): Promise<Env> {
       await startPortEchoServer(topo.upstream, ADDR.serverV6, PORT, "tcp"),
     ];
     const fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host, engine });
+    // The daemon.json this dockerd reads, not the machine's own.
+    process.env.DOCKINIT_DAEMON_JSON = join(dockerd.dir, "daemon.json");
     return { engine, topo, dockerd, servers, bundle, fw };
   } catch (err) {
     await topo.destroy();
@@ -50,6 +53,7 @@ async function setup(engine: Engine, bundle: RenderedBundle): Promise<Env> {
 }
 
 async function teardown(env: Env | undefined): Promise<void> {
+  delete process.env.DOCKINIT_DAEMON_JSON;
   if (!env) return;
   for (const s of env.servers) await s.stop();
   await env.dockerd.stop();
@@ -112,7 +116,8 @@ for (const suite of noteMatrix()) {
       await engine?.stop();
     });
 
-    describe.skipIf(dockerFirewall(suite) === "nftables")("real Docker, iptables backend: the fix, shadowing by Docker, and the watch", () => {
+    const iptablesSkipped = dockerFirewall(suite) === "nftables";
+    describe.skipIf(iptablesSkipped)(`real Docker, iptables backend: the fix, shadowing by Docker, and the watch${iptablesSkipped ? " (skipped: refused beside Docker's nftables firewall, DI058; forced below)" : ""}`, () => {
       let env: Env | undefined;
       let watch: Background | undefined;
 
@@ -271,7 +276,7 @@ for (const suite of noteMatrix()) {
         );
         expect(refused).toMatch(/IPv4 forwarding is disabled/);
         // What systemd-sysctl (and, at the first boot, dockinit-boot) does with the file.
-        await runInOk(topo.host, "sysctl", ["-q", "-p", bundle.file("/etc/sysctl.d/60-dockinit-forwarding.conf")]);
+        await runInOk(topo.host, "sysctl", ["-q", "-p", bundle.file("/etc/sysctl.d/99-zz-dockinit-forwarding.conf")]);
         dockerd = await startDockerd(topo.host, { engine: engine!, forwarding: false });
         expect(await dockerd.dockerOk(["info", "--format", "{{.ServerVersion}}"])).toMatch(/^29\./);
       } finally {

@@ -20,7 +20,7 @@ import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, go
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "ipset", "dockerd", "socat", "busybox", "conntrack"]);
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
-const config = (backend: Backend) => policyConfig({ name: "policies", backend, ephemeralPorts: "{ enabled: false }" });
+const config = (backend: Backend, dockerFirewall: Backend) => policyConfig({ name: "policies", backend, ephemeralPorts: "{ enabled: false }", dockerFirewall });
 
 type Backend = "iptables" | "nftables";
 
@@ -64,11 +64,12 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       // A rule someone else put in DOCKER-USER: dockinit must leave it alone
       // (Docker's nftables firewall has no DOCKER-USER).
       if (engine.firewall === "iptables") await engine.runOk(topo.host, "iptables", ["-A", "DOCKER-USER", "-s", "192.0.2.99/32", "-j", "DROP"]);
-      bundle = renderYaml(config(backend));
+      bundle = renderYaml(config(backend, engine.firewall));
       fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host, engine });
       // The DNS servers come from the host's daemon.json at apply time.
       const daemonJson = join(bundle.out, "daemon.json");
-      writeFileSync(daemonJson, JSON.stringify({ dns: [DNS_V4] }));
+      // The host's daemon.json as far as dockinit reads it: the DNS servers, and Docker's firewall backend.
+      writeFileSync(daemonJson, JSON.stringify({ dns: [DNS_V4], ...(engine.firewall === "nftables" ? { "firewall-backend": "nftables" } : {}) }));
       process.env.DOCKINIT_DAEMON_JSON = daemonJson;
       baseline = await saveAll();
     });

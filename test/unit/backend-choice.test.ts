@@ -65,7 +65,7 @@ describe("firewall.backend: auto", () => {
 });
 
 describe("Docker's nftables firewall (docker.daemon.settings firewall-backend: nftables): forwarding", () => {
-  const SYSCTL = "/etc/sysctl.d/60-dockinit-forwarding.conf";
+  const SYSCTL = "/etc/sysctl.d/99-zz-dockinit-forwarding.conf";
   const rows: { name: string; settings: string; file: string | undefined }[] = [
     { name: "nftables firewall", settings: "{ firewall-backend: nftables }", file: "net.ipv4.ip_forward = 1\n" },
     { name: "nftables firewall with IPv6", settings: "{ firewall-backend: nftables, ipv6: true }", file: "net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n" },

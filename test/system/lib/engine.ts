@@ -60,6 +60,7 @@ export type MobyEngine = keyof typeof MOBY_ENGINES;
 /** One entry of the Docker matrix: a Debian suite's own Docker, or an engine built from moby's source. */
 export type MatrixEntry = Suite | MobyEngine;
 const isMobyEngine = (s: string): s is MobyEngine => Object.hasOwn(MOBY_ENGINES, s);
+const isBootable = (s: string): s is MatrixEntry => Object.hasOwn(BOOT_ROOT, s);
 const MATRIX_NAMES: readonly MatrixEntry[] = [...(Object.keys(SUITES) as Suite[]), ...(Object.keys(MOBY_ENGINES) as MobyEngine[])];
 
 /** The Docker version of a matrix entry ("20.10", "25.0", "29.7", ...). */
@@ -137,16 +138,17 @@ export const BOOT_ROOT: Partial<Record<MatrixEntry, Suite>> = {
 };
 
 /**
- * The boot test's entries: DOCKINIT_BOOT_MATRIX when set (CI boots bookworm
- * only), else the Docker matrix's entries that can boot.
+ * The boot test's entries: DOCKINIT_BOOT_MATRIX when set (it replaces the
+ * Docker matrix for booting; CI boots bookworm only), else the Docker
+ * matrix's entries that can boot (docker-25.0 cannot).
  */
 export function bootMatrix(): MatrixEntry[] {
   const raw = process.env.DOCKINIT_BOOT_MATRIX?.trim();
   const entries = raw ? raw.split(",").map((s) => s.trim()).filter(Boolean) : dockerMatrix();
   for (const s of entries) {
-    if (raw && !(s in BOOT_ROOT)) throw new Error(`DOCKINIT_BOOT_MATRIX: ${JSON.stringify(s)} cannot boot; bootable: ${Object.keys(BOOT_ROOT).join(", ")}`);
+    if (raw && !isBootable(s)) throw new Error(`DOCKINIT_BOOT_MATRIX: ${JSON.stringify(s)} cannot boot; bootable: ${Object.keys(BOOT_ROOT).join(", ")}`);
   }
-  return [...new Set(entries)].filter((s): s is MatrixEntry => s in BOOT_ROOT);
+  return [...new Set(entries)].filter(isBootable);
 }
 
 /** The root filesystem a booted guest of `entry` starts from, and the engine files put over it. */
@@ -160,7 +162,8 @@ export async function bootEngine(entry: MatrixEntry): Promise<{ suite: Suite; re
     { from: join(dir, "dockerd"), to: "/usr/sbin/dockerd" },
     { from: join(dir, "docker-proxy"), to: "/usr/sbin/docker-proxy" },
   ];
-  if (existsSync(join(dir, "runc"))) replace.push({ from: join(dir, "runc"), to: "/usr/sbin/runc" });
+  // Docker 29 asks for the time namespace, which the suites' runc 1.1 does not know.
+  if (Number(MOBY_ENGINES[entry].docker.split(".")[0]) >= 29) replace.push({ from: join(dir, "runc"), to: "/usr/sbin/runc" });
   return { suite, replace };
 }
 
@@ -189,15 +192,17 @@ export function engineLabel(e: MatrixEntry): string {
 }
 
 /**
- * Unpack ../shared/engines/docker-VERSION.tar.xz into ENGINE_CACHE once
+ * Unpack ../shared/engines/docker-VERSION.tar.xz into ENGINE_CACHE once per archive
  * (into a temp dir, checked against its SHA256SUMS, then renamed into place,
  * so a half-unpacked folder is never used). Returns the folder.
  */
 export async function ensureMobyEngine(version: string): Promise<string> {
-  const dir = join(ENGINE_CACHE, `docker-${version}`);
-  if (existsSync(join(dir, "dockerd")) && existsSync(join(dir, "SHA256SUMS"))) return dir;
   const archive = join(ENGINE_ARCHIVES, `docker-${version}.tar.xz`);
   if (!existsSync(archive)) throw new Error(`${archive} is missing: the engines of ../shared/engines must lie beside the clone`);
+  // Keyed by the archive's own hash: a new archive of the same version is unpacked anew.
+  const key = createHash("sha256").update(await readFile(archive)).digest("hex").slice(0, 16);
+  const dir = join(ENGINE_CACHE, `docker-${version}-${key}`);
+  if (existsSync(join(dir, "dockerd")) && existsSync(join(dir, "SHA256SUMS"))) return dir;
   await mkdir(ENGINE_CACHE, { recursive: true });
   const stage = await mkdtemp(join(ENGINE_CACHE, ".unpack-"));
   try {

@@ -19,6 +19,8 @@ export interface PolicyConfigOptions {
   backend: "iptables" | "nftables";
   /** The ephemeral_ports mapping, as flow YAML. */
   ephemeralPorts: string;
+  /** Docker's own firewall backend (daemon.json "firewall-backend"), as the engine under test runs it. */
+  dockerFirewall?: "iptables" | "nftables";
 }
 
 export const policyConfig = (o: PolicyConfigOptions): string => `version: 1
@@ -26,7 +28,7 @@ name: ${o.name}
 docker:
   daemon:
     dns: [${DNS_V4}]
-ephemeral_ports: ${o.ephemeralPorts}
+${o.dockerFirewall === "nftables" ? "    settings: { firewall-backend: nftables }\n" : ""}ephemeral_ports: ${o.ephemeralPorts}
 firewall:
   backend: ${o.backend}
   external_interface: auto

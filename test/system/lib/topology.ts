@@ -227,10 +227,11 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
     await runInOk(host, "ip", ["route", "add", "default", "via", ADDR.upstreamV4, "dev", HOST_IF]);
     if (ipv6) await runInOk(host, "ip", ["-6", "route", "add", "default", "via", ADDR.upstreamV6, "dev", HOST_IF]);
 
-    if (opts.forwarding ?? true) {
-      await sysctl(host, "net.ipv4.ip_forward=1");
-      if (ipv6) await sysctl(host, "net.ipv6.conf.all.forwarding=1");
-    }
+    // Written either way: a new namespace may inherit 1 from the root one
+    // (where a running Docker turned it on), and "off" must mean off.
+    const forwarding = (opts.forwarding ?? true) ? "1" : "0";
+    await sysctl(host, `net.ipv4.ip_forward=${forwarding}`);
+    if (ipv6) await sysctl(host, `net.ipv6.conf.all.forwarding=${forwarding}`);
     // Both ends must be operationally UP before we hand the link out: until
     // linkwatch (which can lag up to ~1 s) activates the device, its qdisc
     // drops packets, which shows up as a 1 s SYN retransmit in the first test.
