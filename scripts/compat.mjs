@@ -123,8 +123,8 @@ function refusedRow(results, row) {
   return `refused at render (DI058; auto chooses nftables); ${forced}`;
 }
 
-/** Entries a guest can boot (test/system/lib/engine.ts BOOT_ROOT); docker-25.0 boots nowhere. */
-const BOOTABLE = new Set(["bookworm", "trixie", "forky", "docker-29.7", "docker-29.7-nftables"]);
+/** Entries a guest can boot (test/system/lib/engine.ts BOOT_ROOT, which a unit test compares); docker-25.0 boots nowhere. */
+export const BOOTABLE = new Set(["bookworm", "trixie", "forky", "docker-29.7", "docker-29.7-nftables"]);
 
 /** The boot test's entries of a run: DOCKINIT_BOOT_MATRIX, else its Docker matrix (test/system/lib/engine.ts bootMatrix). */
 const bootRan = (results) => new Set((results.bootMatrix || results.matrix || "bookworm").split(",").map((e) => e.trim()));
@@ -134,7 +134,7 @@ const bootRan = (results) => new Set((results.bootMatrix || results.matrix || "b
  * cell when the run booted no guest of that engine (CI boots bookworm only).
  */
 export function renderRow(results, row, previous) {
-  const runs = !CI_MATRIX.includes(row.entry) ? "full matrix" : CI_BOOTS.includes(row.entry) || row.entry === "docker-25.0" ? "CI" : "CI; its boot: full matrix";
+  const runs = !CI_MATRIX.includes(row.entry) ? "full matrix" : CI_BOOTS.includes(row.entry) || !BOOTABLE.has(row.entry) ? "CI" : "CI; its boot: full matrix";
   if (row.firewall === "nftables" && row.backend === "iptables") {
     return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${runs} | ${refusedRow(results, row)} |${" |".repeat(FEATURES.length - 1)}`;
   }

@@ -56,6 +56,8 @@ export interface Model {
     dns: DnsServer[];
     dnsSearch: string[];
     settings: Record<string, unknown>;
+    /** Docker's own firewall backend (daemon.json "firewall-backend"; Docker's default is iptables). */
+    firewall: Backend;
   };
   ephemeral: {
     enabled: boolean;
@@ -373,6 +375,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       dns,
       dnsSearch: config.docker.daemon.dns_search,
       settings: config.docker.daemon.settings,
+      firewall: dockerFirewall,
     },
     ephemeral: {
       enabled: ep.enabled,

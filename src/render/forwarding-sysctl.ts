@@ -1,18 +1,19 @@
 // /etc/sysctl.d/99-zz-dockinit-forwarding.conf: IP forwarding for Docker's
-// nftables firewall. Named to sort after every other file (the last setting
-// wins), so a hardening file's ip_forward = 0 does not keep Docker from
-// starting: with its iptables firewall Docker would turn forwarding on itself. That firewall never turns forwarding on itself (its
+// nftables firewall. That firewall never turns forwarding on itself (its
 // iptables one does), and dockerd refuses to start without it ("IPv4
 // forwarding is disabled ... set sysctl net.ipv4.ip_forward=1"). systemd-sysctl
 // applies the file at every later boot before the network; dockinit-boot
-// applies it at the first boot, before it (re)starts Docker.
+// applies it at the first boot, before it installs or starts Docker. Named to
+// sort after every other file (the last setting wins), so a hardening file's
+// ip_forward = 0 does not keep Docker from starting, as it would not with
+// Docker's iptables firewall either.
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
 import { HOST_PATHS } from "../host-paths.js";
 
 /** Whether the host needs the file: Docker's nftables firewall, forwarding not turned off by the user ("ip-forward": false). */
 export function needsForwardingSysctl(model: Model): boolean {
-  return model.docker.settings["firewall-backend"] === "nftables" && model.docker.settings["ip-forward"] !== false;
+  return model.docker.firewall === "nftables" && model.docker.settings["ip-forward"] !== false;
 }
 
 export function renderForwardingSysctl(model: Model): Artifact {

@@ -146,10 +146,11 @@ describe.skipIf(!existsSync(BIN))("README examples", () => {
 describe("the Docker matrix as README.md, .ci/run and the compatibility table name it", () => {
   it("CI's matrix is the table's CI rows, and the full-matrix command names every engine", async () => {
     const ci = readFileSync(join(REPO, ".ci", "run"), "utf8");
-    const compat = (await import("../../scripts/compat.mjs" as string)) as { CI_MATRIX: string[]; CI_BOOTS: string[] };
+    const compat = (await import("../../scripts/compat.mjs" as string)) as { CI_MATRIX: string[]; CI_BOOTS: string[]; BOOTABLE: Set<string> };
     expect(/^export DOCKINIT_DOCKER_MATRIX=(\S+)$/m.exec(ci)?.[1]?.split(",")).toEqual(compat.CI_MATRIX);
     expect(/^export DOCKINIT_BOOT_MATRIX=(\S+)$/m.exec(ci)?.[1]?.split(",")).toEqual(compat.CI_BOOTS);
-    const { MOBY_ENGINES } = await import("../system/lib/engine.js");
+    const { BOOT_ROOT, MOBY_ENGINES } = await import("../system/lib/engine.js");
+    expect([...compat.BOOTABLE].sort()).toEqual(Object.keys(BOOT_ROOT).sort());
     const { SUITES } = await import("../support/guest.js");
     const full = blocks.find((b) => b.code.includes("node scripts/compat.mjs --write"))!.code;
     const named = /DOCKINIT_DOCKER_MATRIX=(\S+)/.exec(full)?.[1]?.split(",") ?? [];

@@ -19,8 +19,8 @@ import { access, copyFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, 
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  netnsPath,
   run,
+  runInOk,
   runOk,
   spawnBackground,
   waitFor,
@@ -276,7 +276,7 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
   if (nftablesFirewall && (opts.forwarding ?? true)) {
     // Docker's nftables firewall never turns forwarding on and refuses to
     // start without it ("IPv4 forwarding is disabled"): a host sets it first.
-    await runOk("nsenter", [`--net=${netnsPath(ns)}`, "--", "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], { timeoutMs: 10_000 });
+    await runInOk(ns, "sysctl", ["-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], { timeoutMs: 10_000 });
   }
   const config: Record<string, unknown> = {
     "storage-driver": "vfs",

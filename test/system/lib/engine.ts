@@ -35,11 +35,10 @@
 // with the suite's real dockerd/containerd/runc/iptables, and the boot test
 // still proves each suite end to end.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, rename } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { REPO } from "../../support/fixtures.js";
 import { ensureRootfs, GUEST_SUITE, isSuite, SUITES, type Suite } from "../../support/guest.js";
 import { netnsPath, run, spawnBackground, waitExit, waitFor, WaitAborted, type Background, type ExecResult, type RunOptions } from "./exec.js";
