@@ -33,8 +33,6 @@ const closed = (backend) => ["closed-paths", new RegExp(`${backend} backend: eve
  * Features (columns) and the tests that prove each, per dockinit backend
  * (`iptables`, `nftables`). Every engine runs the same test files; an engine
  * whose own firewall is nftables runs dockinit's nftables backend only.
- * `nftNote` follows a passing nftables cell on an engine with Docker's
- * iptables firewall.
  */
 const FEATURES = [
   {
@@ -70,8 +68,7 @@ const FEATURES = [
   {
     title: "port forwards",
     iptables: [policies("iptables", /port forward/)],
-    nftables: [policies("nftables", /(port forward|nftables backend: with iptables' FORWARD policy DROP)/)],
-    nftNote: " only while iptables' FORWARD policy is not DROP (`status` warns)",
+    nftables: [policies("nftables", /(port forward|nftables backend: the forwards' accept)/)],
   },
   {
     title: "boot (cloud-init)",
@@ -140,9 +137,7 @@ export function renderRow(results, row, previous) {
   }
   const cells = FEATURES.map((f, i) => {
     if (f.title.startsWith("boot") && previous && BOOTABLE.has(row.entry) && !bootRan(results).has(row.entry)) return previous[4 + i];
-    const c = cell(results, row, f[row.backend]);
-    if (c === "✔" && row.firewall === "iptables" && row.backend === "nftables" && f.nftNote) return `${c}${f.nftNote}`;
-    return c;
+    return cell(results, row, f[row.backend]);
   });
   return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${runs} | ${cells.join(" | ")} |`;
 }
@@ -176,12 +171,8 @@ export function section(results, keep) {
     "",
     renderTable(results, keep),
     "",
-    "Limits: with `firewall.backend: nftables` beside Docker's iptables firewall, port forwards need",
-    "iptables' `FORWARD` policy to be ACCEPT (an nftables accept cannot override a DROP there; Docker's",
-    "iptables firewall sets DROP when it turns forwarding on, Docker 20.10 and 26.1 also for IPv6) and",
-    "`status`/`apply` warn when it is not; under Docker's nftables firewall there is no such policy, but a",
-    "port forward to a container's own address would need Docker's `bridge-accept-fwmark`, which dockinit",
-    "does not set. Amazon Linux 2023 is only partly covered: its Docker 25.0.16 engine runs here, but not",
+    "Limits: under Docker's nftables firewall, a port forward to a container's own address would need",
+    "Docker's `bridge-accept-fwmark`, which dockinit does not set. Amazon Linux 2023 is only partly covered: its Docker 25.0.16 engine runs here, but not",
     "its dnf package names, its cloud-init 22.2 or its `docker.service`; no row boots it.",
     END,
   ].join("\n");

@@ -60,8 +60,7 @@ export async function sizeSection() {
     ["a published port allowed from an IPv4 network", `${base}firewall: { published: { rules: [{ port: 8080, allow: [203.0.113.0/24] }] } }\n`],
     ["the same port allowed from an IPv6 network as well", `${base}firewall: { published: { rules: [{ port: 8080, allow: [203.0.113.0/24, 2001:db8:10::/48] }] } }\n`],
     ["`published.default: deny` (dockinit-proxy, docker-proxy's ports)", `${base}firewall: { published: { default: deny } }\n`],
-    ["a port forward, `backend: nftables`", `${base}firewall: { backend: nftables }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n`],
-    ["a port forward, auto (so the iptables backend)", `${base}port_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n`],
+    ["a port forward (its DNAT, masquerade and accepts, one of them for iptables' FORWARD)", `${base}port_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n`],
     ["`backend: iptables` instead of auto's nftables", `${base}firewall: { backend: iptables }\n`],
   ];
   lines.push(`| (the small config itself) | ${n(baseBytes)} |`);

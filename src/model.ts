@@ -220,32 +220,14 @@ export type Backend = "iptables" | "nftables";
  */
 export function chooseBackend(
   requested: "auto" | Backend,
-  portForwards: boolean,
   dockerFirewall: Backend = "iptables",
 ): { backend: Backend; backendChoice: Model["firewall"]["backendChoice"] } {
   if (requested !== "auto") return { backend: requested, backendChoice: { requested, reason: "as firewall.backend asks" } };
-  if (dockerFirewall === "nftables") {
-    return {
-      backend: "nftables",
-      backendChoice: {
-        requested,
-        reason: "chosen by auto: Docker runs its nftables firewall (docker.daemon.settings firewall-backend), before whose rules only an nftables table can run",
-      },
-    };
-  }
-  if (portForwards) {
-    return {
-      backend: "iptables",
-      backendChoice: {
-        requested,
-        reason: "chosen by auto: port forwards cross iptables' FORWARD, whose DROP policy (Docker sets it) an nftables accept cannot override",
-      },
-    };
-  }
-  return {
-    backend: "nftables",
-    backendChoice: { requested, reason: "chosen by auto: its chain runs before Docker's rules from the first packet (no window after docker network create)" },
-  };
+  const reason =
+    dockerFirewall === "nftables"
+      ? "chosen by auto: Docker runs its nftables firewall (docker.daemon.settings firewall-backend), before whose rules only an nftables table can run"
+      : "chosen by auto: its chain runs before Docker's rules from the first packet (no window after docker network create)";
+  return { backend: "nftables", backendChoice: { requested, reason } };
 }
 
 export function buildModel(config: Config, files: FileReader): { model?: Model; diagnostics: Diagnostic[] } {
@@ -386,7 +368,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       hostRange: ep.host_range,
     },
     firewall: {
-      ...chooseBackend(config.firewall.backend, config.port_forwards.length > 0, dockerFirewall),
+      ...chooseBackend(config.firewall.backend, dockerFirewall),
       externalInterface: config.firewall.external_interface,
       published: {
         default: config.firewall.published.default,

@@ -7,9 +7,9 @@
 // got here.
 import type { Cidr, Family } from "../config/net.js";
 import type { Model } from "../model.js";
-import { iptablesFamily, type FamilyRules } from "./print-iptables.js";
+import { iptablesFamily, iptablesSpec, type FamilyRules } from "./print-iptables.js";
 import { nftRuleset, type NftParts, type NftSet } from "./print-nft.js";
-import { BRIDGE_PATTERNS, EXT_IF, hostPort, type ChainId, type Match, type Ports, type Rule } from "./rule-model.js";
+import { BRIDGE_PATTERNS, EXT_IF, hostPort, impliedFamily, type ChainId, type Match, type Ports, type Rule } from "./rule-model.js";
 
 export { EXT_IF };
 export type { FamilyRules, NftParts };
@@ -28,8 +28,20 @@ export interface FirewallPlan {
   nftPolicies: string;
   /** The ruleset's pieces, as the script composes them (full, or without nat). */
   nftParts: NftParts;
+  /**
+   * nftables backend: the port forwards' accepts for iptables' FORWARD (see
+   * forwardAccepts). Empty for the iptables backend, whose DOCKINIT-USER has them.
+   */
+  forwardAccepts: ForwardAccept[];
   /** Human-readable summary lines, one per policy (for `status` and `explain`). */
   summary: string[];
+}
+
+/** One port forward's ACCEPT for iptables' FORWARD: the command of its family and the rule after the chain name. */
+export interface ForwardAccept {
+  command: "iptables" | "ip6tables";
+  spec: string;
+  means: string;
 }
 
 /** Instance metadata, per family: containers must not reach the instance's credentials. */
@@ -127,6 +139,27 @@ function forwardNatRules(model: Model): Rule[] {
  * in pass untouched. Nothing here depends on the external interface, so the
  * policies load before the network and Docker are up.
  */
+/** The port forwards' own accepts: the DNAT state plus the reply tuple identify exactly these connections. */
+function forwardAcceptRules(model: Model): Rule[] {
+  return model.portForwards.map((f) => ({
+    chain: "forward",
+    match: [{ proto: f.protocol }, { ct: { state: "dnat", replySrc: { family: f.family, address: f.address }, origDstPort: f.listen, replySrcPort: f.port } }],
+    verdict: { accept: true },
+    means: `let port-forward ${f.listen}/${f.protocol} → ${f.address} through, both directions`,
+  }));
+}
+
+/**
+ * The nftables backend's port forwards also cross iptables' FORWARD, where an
+ * nftables accept is not final: Docker's iptables firewall drops what it did
+ * not publish there (its DROP policy; Docker 28+ also in its DOCKER chain),
+ * and so does a DROP policy someone else set. The same accept, for iptables.
+ */
+function forwardAccepts(model: Model): ForwardAccept[] {
+  if (model.firewall.backend !== "nftables") return [];
+  return forwardAcceptRules(model).map((rule) => ({ command: impliedFamily(rule) === 6 ? "ip6tables" : "iptables", spec: iptablesSpec(rule), means: rule.means }));
+}
+
 function forwardRules(model: Model): Rule[] {
   const fw = model.firewall;
   const c = fw.containers;
@@ -134,15 +167,8 @@ function forwardRules(model: Model): Rule[] {
   const add = (match: Match[], verdict: Rule["verdict"], means: string, chain: ChainId = "forward") => out.push({ chain, match, verdict, means });
   const ORIGINAL: Match = { ct: { original: true } };
   // Port forwards first, both directions: Docker's FORWARD policy is DROP and
-  // its own ACCEPTs only cover its bridges. The DNAT state plus the reply
-  // tuple identify exactly these connections.
-  for (const f of model.portForwards) {
-    add(
-      [{ proto: f.protocol }, { ct: { state: "dnat", replySrc: { family: f.family, address: f.address }, origDstPort: f.listen, replySrcPort: f.port } }],
-      { accept: true },
-      `let port-forward ${f.listen}/${f.protocol} → ${f.address} through, both directions`,
-    );
-  }
+  // its own ACCEPTs only cover its bridges.
+  out.push(...forwardAcceptRules(model));
   // A packet conntrack calls invalid has no direction: the ORIGINAL match
   // would never see it, so it would pass the drops below (kube-proxy drops them too).
   add([{ ct: { state: "invalid" } }], { drop: true }, "packets conntrack cannot place in a connection: drop (no direction to judge them by)");
@@ -266,6 +292,9 @@ function summarise(model: Model): string[] {
     out.push(`containers: may reach only ${listSome(fw.containers.egressAllow.map((b) => b.text))} (and the DNS servers in use) outside the host`);
   }
   for (const f of model.portForwards) out.push(`port forward: ${f.listen}/${f.protocol} on the host to ${hostPort(f.family, f.address, f.port)}`);
+  if (model.portForwards.length > 0 && model.firewall.backend === "nftables") {
+    out.push("port forwards: also accepted first in iptables' DOCKER-USER (or FORWARD, where it has none and drops), whose DROP an nftables accept cannot override");
+  }
   if (hasPolicies(model)) out.push("policies: loaded before dockerd starts (docker.service drop-in), never removed when Docker stops");
   return out;
 }
@@ -283,5 +312,5 @@ export function planFirewall(model: Model): FirewallPlan {
   const rules = firewallRules(model);
   const iptables = model.firewall.backend === "iptables" ? [iptablesFamily(rules, 4), iptablesFamily(rules, 6)] : [];
   const nft = model.firewall.backend === "nftables" ? nftRuleset(rules, nftSets(model)) : { full: "", policies: "", parts: { sets: "", nat: "", filter: "" } };
-  return { rules, iptables, nft: nft.full, nftPolicies: nft.policies, nftParts: nft.parts, summary: summarise(model) };
+  return { rules, iptables, nft: nft.full, nftPolicies: nft.policies, nftParts: nft.parts, forwardAccepts: forwardAccepts(model), summary: summarise(model) };
 }

@@ -4,6 +4,7 @@ import type { Artifact } from "./artifact.js";
 import { egressEntries, planFirewall, proxyProtocols } from "./firewall-rules.js";
 import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
+import { needsVpcResolver } from "./units.js";
 
 export function renderFirewallScript(model: Model): Artifact {
   const plan = planFirewall(model);
@@ -14,6 +15,7 @@ export function renderFirewallScript(model: Model): Artifact {
   const nft = model.firewall.backend === "nftables";
   const egressAllow = model.firewall.containers.egressAllow.length > 0;
   const proxy = proxyProtocols(model);
+  const hostRange = model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false;
   // One backend per script, and only the features the config uses: the
   // template's sections for the other backend, for ipsets and for egress
   // are left out rather than shipped as dead code.
@@ -30,12 +32,14 @@ export function renderFirewallScript(model: Model): Artifact {
     proxyProtocols: proxy.join(" "),
     egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
-    // literal entries; the script adds the DNS servers from daemon.json.
-    egressFamilies: egressAllow ? (nft ? "4 6" : families.map((f) => f.family).join(" ")) : "",
-    nftPortForwards: nft && model.portForwards.length > 0,
+    // literal entries, DNS servers included; the script adds the DNS servers
+    // from daemon.json only where one is found at boot (`vpc`).
+    egressFamilies: egressAllow ? (nft ? (needsVpcResolver(model) ? "4 6" : "") : families.map((f) => f.family).join(" ")) : "",
+    forwardAccepts: plan.forwardAccepts,
     // Whether anything about the Docker found can defeat this backend.
-    engineWarnings: !nft || model.portForwards.length > 0,
-    hostRange: model.ephemeral.enabled && model.ephemeral.hostRange ? model.ephemeral.to : false,
+    engineWarnings: !nft,
+    hostRange,
+    statusParts: hostRange !== false || plan.forwardAccepts.length > 0,
     summary: plan.summary,
   });
   return { path: HOST_PATHS.firewallScript, content, permissions: "0755", owner: "root:root", origin: "dockinit" };

@@ -119,11 +119,14 @@ function target(rule: Rule): string {
   return `-j DNAT --to-destination ${hostPort(v.dnat.family, iptablesAddress(v.dnat.family, v.dnat.address), v.dnat.port)}`;
 }
 
-/** One rule as an "-A CHAIN ..." line. */
-export function iptablesLine(rule: Rule): string {
+/** A rule's matches and target, as `iptables -I/-C/-D CHAIN` takes them after the chain. */
+export function iptablesSpec(rule: Rule): string {
   const m = matchText(rule.match);
-  return `-A ${IPTABLES_CHAINS[rule.chain].name}${m ? ` ${m}` : ""} ${target(rule)}`;
+  return `${m ? `${m} ` : ""}${target(rule)}`;
 }
+
+/** One rule as an "-A CHAIN ..." line. */
+export const iptablesLine = (rule: Rule): string => `-A ${IPTABLES_CHAINS[rule.chain].name} ${iptablesSpec(rule)}`;
 
 /** One family's tables: each chain of ours that has rules for the family, and the jumps into it. */
 export function iptablesFamily(rules: Rule[], family: Family): FamilyRules {

@@ -104,9 +104,10 @@ function chainText(id: ChainId, rules: Rule[], always: boolean, annotate: boolea
 
 function setText(set: NftSet): string[] {
   const type = set.ref.kind === "proxy" ? "inet_service" : set.ref.family === 4 ? "ipv4_addr" : "ipv6_addr";
-  const interval = set.ref.kind === "egress" ? ["\t\tflags interval", "\t\tauto-merge"] : [];
-  const elements = set.elements.length > 0 ? [`\t\telements = { ${set.elements.join(", ")} }`] : [];
-  return [`\tset ${nftSetName(set.ref)} {`, `\t\ttype ${type}`, ...interval, ...elements, "\t}"];
+  // One line per set: nft reads `;` between statements as it reads line breaks.
+  const interval = set.ref.kind === "egress" ? ["flags interval", "auto-merge"] : [];
+  const elements = set.elements.length > 0 ? [`elements = { ${set.elements.join(", ")} }`] : [];
+  return [`\tset ${nftSetName(set.ref)} { ${[`type ${type}`, ...interval, ...elements].join("; ")}; }`];
 }
 
 /**

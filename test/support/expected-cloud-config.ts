@@ -30,7 +30,8 @@ export function expectedCloudConfig(input: Input, bundle: Bundle, readSource: (p
     ...(w.defer ? { defer: true } : {}),
   }));
   // The policies need docker.service's drop-in on the first boot, before
-  // write_files: bootcmd writes the same bytes as the drop-in file.
+  // write_files: bootcmd writes the drop-in file's directives (its lines
+  // that are not comments); write_files puts the whole file over it.
   const fw = (input.firewall ?? {}) as { published?: { default?: string; rules?: unknown[] }; containers?: { block_metadata?: boolean; block?: unknown[]; egress_allow?: unknown[] } };
   const policies =
     (fw.published?.rules ?? []).length > 0 ||
@@ -41,7 +42,8 @@ export function expectedCloudConfig(input: Input, bundle: Bundle, readSource: (p
     ((input.port_forwards as unknown[] | undefined) ?? []).length > 0;
   const dropIn = "/etc/systemd/system/docker.service.d/50-dockinit.conf";
   const dropInText = own.find((f) => f.path === dropIn)?.content ?? "(missing drop-in)";
-  const bootcmd = `[ -f ${dropIn} ] || { mkdir -p /etc/systemd/system/docker.service.d && printf %s '${dropInText.replaceAll("'", "'\\''")}' >${dropIn} && systemctl daemon-reload; }`;
+  const directives = dropInText.split("\n").filter((l) => !l.startsWith("#")).join("\n");
+  const bootcmd = `[ -f ${dropIn} ] || { mkdir -p /etc/systemd/system/docker.service.d && printf %s '${directives.replaceAll("'", "'\\''")}' >${dropIn} && systemctl daemon-reload; }`;
   return {
     ...(policies ? { bootcmd: [["/bin/sh", "-c", bootcmd]] } : {}),
     write_files: [...own, ...user],

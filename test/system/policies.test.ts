@@ -12,7 +12,7 @@ import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
-import { dockinitBackends, engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
+import { dockerFirewall, dockinitBackends, engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
 import { tearDown } from "./lib/exec.js";
 import { BLOCKED_V4, BLOCKED_V6, DNS_V4, METADATA_V4, METADATA_V6, policyConfig, startPolicyUpstream } from "./lib/policy-config.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, type EchoServer, type Topology } from "./lib/topology.js";
@@ -20,7 +20,8 @@ import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, go
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "ipset", "dockerd", "socat", "busybox", "conntrack"]);
 
 const SCRIPT = "/usr/local/sbin/dockinit-firewall";
-const config = (backend: Backend, dockerFirewall: Backend) => policyConfig({ name: "policies", backend, ephemeralPorts: "{ enabled: false }", dockerFirewall });
+const config = (backend: Backend, dockerFirewall: Backend, containerForward?: string) =>
+  policyConfig({ name: "policies", backend, ephemeralPorts: "{ enabled: false }", dockerFirewall, containerForward });
 
 type Backend = "iptables" | "nftables";
 
@@ -34,6 +35,16 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
     let fw: FirewallRunner;
     const servers: EchoServer[] = [];
     let baseline: { v4: string; v6: string; nft: string };
+    /** The address of a container whose port 7000 Docker does not publish (Docker's iptables firewall only). */
+    let unpublished: string | undefined;
+    /** Both families' FORWARD policy set to DROP until the test ends, as Docker's iptables firewall sets it when it turns forwarding on. */
+    const forwardPolicyDrop = async () => {
+      for (const ipt of ["iptables", "ip6tables"]) {
+        const policy = /^-P FORWARD (\w+)$/m.exec(await engine.runOk(topo.host, ipt, ["-S", "FORWARD"]))?.[1] ?? "ACCEPT";
+        await engine.runOk(topo.host, ipt, ["-P", "FORWARD", "DROP"]);
+        onTestFinished(async () => void (await engine.runOk(topo.host, ipt, ["-P", "FORWARD", policy])));
+      }
+    };
 
     /** Both iptables families, and dockinit's nftables table ("" when there is none). */
     const saveAll = async () => ({
@@ -64,7 +75,16 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       // A rule someone else put in DOCKER-USER: dockinit must leave it alone
       // (Docker's nftables firewall has no DOCKER-USER).
       if (engine.firewall === "iptables") await engine.runOk(topo.host, "iptables", ["-A", "DOCKER-USER", "-s", "192.0.2.99/32", "-j", "DROP"]);
-      bundle = renderYaml(config(backend, engine.firewall));
+      // A port forward to a container's own address, on a port Docker does not
+      // publish: Docker's iptables firewall drops it in FORWARD (policy, and
+      // Docker 28+'s DOCKER chain). Under Docker's nftables firewall such a
+      // forward needs bridge-accept-fwmark, which dockinit does not set.
+      if (engine.firewall === "iptables") {
+        const id = await dockerd.startContainer(["di-tools", "socat", "TCP-LISTEN:7000,fork,reuseaddr", "SYSTEM:echo forwarded"]);
+        unpublished = await dockerd.dockerOk(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id]);
+        expect(unpublished).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      }
+      bundle = renderYaml(config(backend, engine.firewall, unpublished));
       fw = firewallRunner(topo.host, bundle.file(SCRIPT), { dockerHost: dockerd.host, engine });
       // The DNS servers come from the host's daemon.json at apply time.
       const daemonJson = join(bundle.out, "daemon.json");
@@ -93,10 +113,7 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       expect(status.stdout).toContain("published port 8080/tcp: only from 203.0.113.0/24 and 2001:db8:20::50/128");
       // status names the engine it found (docker version/info) and has no warning for it.
       expect(status.stdout).toMatch(new RegExp(`^docker: ${engine.docker.replace(".", "\\.")}\\.\\S*, firewall backend ${engine.firewall}$`, "m"));
-      // With the nftables backend, a DROP policy in iptables' FORWARD (Docker 20.10
-      // and 26.1 set it for IPv6) is worth a warning about port forwards; nothing else is.
-      const warnings = status.stdout.split("\n").filter((l) => l.startsWith("warning:"));
-      expect(warnings.filter((l) => backend === "iptables" || !l.startsWith("warning: port forwards:"))).toEqual([]);
+      expect(status.stdout.split("\n").filter((l) => l.startsWith("warning:"))).toEqual([]);
       if (engine.firewall === "nftables") {
         // dockinit's table only: nothing in iptables, Docker's own tables as Docker made them.
         expect((await fw.save(4)) + (await fw.save(6))).not.toContain("DOCKINIT");
@@ -170,27 +187,34 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       expect(set).toContain(`${DNS_V4}`);
     });
 
-    it("port forward: a client outside and the host itself reach the target through host port 9000 (v4 and v6)", async () => {
-      // The nftables backend cannot override a DROP policy in iptables' FORWARD
-      // (an nftables accept is not final): it needs ACCEPT there, as on Docker
-      // 29's nftables backend. Docker 20.10's ip6tables sets DROP.
-      const restore: [string, string][] = [];
-      if (backend === "nftables") {
-        for (const ipt of ["iptables", "ip6tables"]) {
-          const policy = /^-P FORWARD (\w+)$/m.exec(await engine.runOk(topo.host, ipt, ["-S", "FORWARD"]))?.[1] ?? "ACCEPT";
-          restore.push([ipt, policy]);
-          await engine.runOk(topo.host, ipt, ["-P", "FORWARD", "ACCEPT"]);
-        }
-      }
-      onTestFinished(async () => {
-        for (const [ipt, policy] of restore) await engine.runOk(topo.host, ipt, ["-P", "FORWARD", policy]);
-      });
+    it("port forward: with iptables' FORWARD policy DROP (Docker's), a client outside and the host itself reach the target through host port 9000 (v4 and v6)", async () => {
+      // The nftables backend's accept is not final in iptables' FORWARD: its
+      // own accept there goes where the policy is DROP at apply time (on a host,
+      // Docker has set it before dockinit-firewall.service applies).
+      await forwardPolicyDrop();
+      expect((await fw.run("apply")).code).toBe(0);
+      const status = await fw.run("status");
+      expect(status.code, status.stdout).toBe(0);
       const outside = await fromOutside(9000, ADDR.clientV4b);
       expect(outside).toSatisfy(got);
       expect(outside.ok && outside.peerAddr).toBe(ADDR.hostV4); // masqueraded on the way out
       expect(await fromHost(9000)).toSatisfy(got);
       expect(await fromOutside(9000, ADDR.clientV6, true)).toSatisfy(got);
       expect(await fromHost(9000, true)).toSatisfy(got);
+    });
+
+    // Under Docker's nftables firewall such a forward needs bridge-accept-fwmark (not done): no row there.
+    if (dockerFirewall(suite) === "iptables") it("port forward to a container's own address on a port Docker does not publish: through dockinit's accept; without it, Docker's FORWARD drops it", async () => {
+      await forwardPolicyDrop();
+      expect((await fw.run("apply")).code).toBe(0);
+      expect(await fromOutside(9002, ADDR.clientV4b)).toSatisfy(got);
+      // Without dockinit's accept in DOCKER-USER, Docker's own rules drop it.
+      const accept = backend === "iptables"
+        ? ["DOCKER-USER", "-j", "DOCKINIT-USER"]
+        : ["DOCKER-USER", "-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctreplsrc", unpublished!, "--ctorigdstport", "9002", "--ctreplsrcport", "7000", "-j", "ACCEPT"];
+      await engine.runOk(topo.host, "iptables", ["-D", ...accept]);
+      onTestFinished(async () => void (await fw.run("apply")));
+      expect(await fromOutside(9002, ADDR.clientV4b)).toSatisfy(dropped);
     });
 
     it("port forward: its accept is exact: someone else's DNAT from host port 9001 to the same target is dropped under default deny; let past dockinit, it connects", async () => {
@@ -227,22 +251,31 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
     });
 
     if (backend === "nftables") {
-      it("nftables backend: with iptables' FORWARD policy DROP (Docker sets it when it turns forwarding on) port forwards are dropped and status warns", async () => {
-        const before = /^-P FORWARD (\w+)$/m.exec(await engine.runOk(topo.host, "iptables", ["-S", "FORWARD"]))?.[1] ?? "ACCEPT";
-        await engine.runOk(topo.host, "iptables", ["-P", "FORWARD", "DROP"]);
-        try {
-          expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(dropped);
-          const status = await fw.run("status");
-          expect(status.stdout).toMatch(/warning: port forwards: iptables's FORWARD policy is DROP/);
-          // The fix it names: beside Docker's nftables firewall the iptables backend is no way out (DI058).
-          expect(status.stdout).toMatch(engine.firewall === "nftables" ? /set that policy to ACCEPT$/m : /set firewall\.backend: iptables$/m);
-        } finally {
-          await engine.runOk(topo.host, "iptables", ["-P", "FORWARD", before]);
-        }
+      it("nftables backend: the forwards' accept sits first in DOCKER-USER (FORWARD where there is none); taken away, forwards are dropped and status says so; apply puts it back", async () => {
+        await forwardPolicyDrop();
+        expect((await fw.run("apply")).code).toBe(0);
+        const spec = ["-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctreplsrc", ADDR.serverV4, "--ctorigdstport", "9000", "--ctreplsrcport", "8080", "-j", "ACCEPT"];
+        const chain = engine.firewall === "iptables" ? "DOCKER-USER" : "FORWARD";
+        const rules = (await engine.runOk(topo.host, "iptables", ["-S", chain])).split("\n");
+        // First in the chain: the forwards' accepts (this one among them) come before anyone else's rules.
+        const at = rules.indexOf(`-A ${chain} ${spec.join(" ")}`);
+        expect(at, rules.join("\n")).toBeGreaterThan(0);
+        expect(rules.slice(1, at + 1).every((r) => r.startsWith(`-A ${chain} -p tcp -m conntrack --ctstate DNAT --ctreplsrc `) && r.endsWith(" -j ACCEPT")), rules.join("\n")).toBe(true);
+        // Once only, however often apply ran.
+        expect(rules.filter((r) => r.includes("--ctorigdstport 9000")).length).toBe(1);
+        await engine.runOk(topo.host, "iptables", ["-D", chain, ...spec]);
+        expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(dropped);
+        const status = await fw.run("status");
+        expect(status.code).toBe(1);
+        expect(status.stdout).toContain(`iptables: the port forwards' accept is missing from ${chain}`);
+        expect((await fw.run("apply")).code).toBe(0);
+        expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(got);
+        expect((await fw.run("status")).code).toBe(0);
       });
     }
 
     it("apply twice gives identical iptables-save and nft ruleset, v4 and v6", async () => {
+      expect((await fw.run("apply")).code).toBe(0);
       const once = await saveAll();
       expect((await fw.run("apply")).code).toBe(0);
       expect(await saveAll()).toEqual(once);

@@ -14,7 +14,7 @@ const FORWARD = "port_forwards:\n  - { listen: 9000, to: 198.51.100.10:80 }\n";
 const rows: { name: string; yaml: string; backend: "iptables" | "nftables"; why: RegExp }[] = [
   { name: "nothing said", yaml: "version: 1\n", backend: "nftables", why: /chosen by auto: its chain runs before Docker's rules/ },
   { name: "auto", yaml: "version: 1\nfirewall: { backend: auto }\n", backend: "nftables", why: /chosen by auto/ },
-  { name: "auto with port forwards", yaml: `version: 1\n${FORWARD}`, backend: "iptables", why: /chosen by auto: port forwards cross iptables' FORWARD/ },
+  { name: "auto with port forwards (their accept goes into iptables' DOCKER-USER as well)", yaml: `version: 1\n${FORWARD}`, backend: "nftables", why: /chosen by auto: its chain runs before Docker's rules/ },
   { name: "iptables asked for", yaml: "version: 1\nfirewall: { backend: iptables }\n", backend: "iptables", why: /as firewall\.backend asks/ },
   {
     name: "auto with port forwards, Docker running its nftables firewall",

@@ -122,7 +122,7 @@ describe("firewall rules per policy", () => {
 
 });
 
-/** The chains of dockinit's nftables table: name → rule lines (hook line first). */
+/** The chains of dockinit's nftables table: name → rule lines (hook line first); a set: name → its statements. */
 function nftChains(yaml: string): Record<string, string[]> {
   const { model, diagnostics } = loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\nfirewall:\n  backend: nftables\n${yaml}`);
   if (!model) throw new Error(JSON.stringify(diagnostics));
@@ -130,7 +130,10 @@ function nftChains(yaml: string): Record<string, string[]> {
   let current: string[] | undefined;
   for (const line of planFirewall(model).nft.split("\n")) {
     const m = /^\t(?:chain|set) (\S+) \{$/.exec(line);
-    if (m?.[1]) out[m[1]] = current = [];
+    // A set is one line: "set NAME { type ...; flags ...; elements = { ... }; }".
+    const set = /^\tset (\S+) \{ (.*); \}$/.exec(line);
+    if (set?.[1] && set[2]) out[set[1]] = set[2].split("; ");
+    else if (m?.[1]) out[m[1]] = current = [];
     else if (line === "\t}") current = undefined;
     else if (current) current.push(line.trim());
   }
@@ -206,7 +209,7 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
 describe("dockinit explain", () => {
   it("puts plain words next to every generated rule", () => {
     const { model } = loadConfigString(
-      "version: 1\nfirewall:\n  external_interface: ens5\n  published: { default: deny, rules: [{ port: 8080, allow: [203.0.113.0/24, 2001:db8:10::/48] }] }\n  containers: { egress_allow: [198.51.100.0/24] }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n",
+      "version: 1\nfirewall:\n  backend: iptables\n  external_interface: ens5\n  published: { default: deny, rules: [{ port: 8080, allow: [203.0.113.0/24, 2001:db8:10::/48] }] }\n  containers: { egress_allow: [198.51.100.0/24] }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n",
     );
     const text = explainFirewall(model!);
     expect(text).toContain("- published port 8080/tcp: only from 203.0.113.0/24 and 2001:db8:10::/48");
@@ -230,6 +233,30 @@ describe("dockinit explain, nftables backend", () => {
     for (const line of ruleLines) expect(line, line).toMatch(/\S {4}# \S/);
     // Without the comments it is exactly what the script loads.
     expect(table.replace(/ {4}# .*$/gm, "")).toBe(planFirewall(model!).nft.replaceAll("@EXT_IF@", "ens5"));
+    expect(text).not.toContain("## iptables");
     expect(text).toContain('oifname "docker*" return    # to a container: not egress');
+  });
+});
+
+describe("the nftables backend's port forwards: their accept for iptables' FORWARD", () => {
+  it("is the forward's exact accept (DNAT state + reply tuple), one per forward in its family's command, and explain lists it with its words", () => {
+    const { model } = loadConfigString(
+      "version: 1\nport_forwards:\n  - { listen: 9000, to: '198.51.100.10:80' }\n  - { listen: 9000, to: '[2001:db8::10]:80' }\n  - { listen: 53, to: '198.51.100.53:5353', protocol: udp }\n",
+    );
+    const plan = planFirewall(model!);
+    expect(model!.firewall.backend).toBe("nftables");
+    expect(plan.forwardAccepts.map((a) => `${a.command} ${a.spec}`)).toEqual([
+      "iptables -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT",
+      "ip6tables -p tcp -m conntrack --ctstate DNAT --ctreplsrc 2001:db8::10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT",
+      "iptables -p udp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.53 --ctorigdstport 53 --ctreplsrcport 5353 -j ACCEPT",
+    ]);
+    const text = explainFirewall(model!);
+    expect(text).toContain("\n## iptables (only where DOCKER-USER exists, or FORWARD's policy is DROP)\n");
+    expect(text).toContain("ip6tables -I DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 2001:db8::10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT    # let port-forward 9000/tcp → 2001:db8::10 through, both directions\n");
+  });
+
+  it("the iptables backend has none (its DOCKINIT-USER holds the same accept)", () => {
+    const { model } = loadConfigString("version: 1\nfirewall: { backend: iptables }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n");
+    expect(planFirewall(model!).forwardAccepts).toEqual([]);
   });
 });

@@ -20,17 +20,20 @@ const IPSET = [/\bipset (create|restore|destroy|list)\b/, /command -v ipset/];
 /** A port forward's own DNAT (published ports are matched by Docker's DNAT state, which is not this). */
 const DNAT = [/-j DNAT --to-destination/, /\bdnat (ip|ip6) to\b/];
 const WATCH = [/docker events/, /\bdo_watch\b/];
+/** The nftables backend's one piece of iptables: a port forward's ACCEPT in DOCKER-USER (or FORWARD). */
+const FORWARD_ACCEPT = [/\bforward_accepts\b/, /-I "\$chain" \$spec/];
 
 const FORWARD = "port_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n";
 const EGRESS = "containers: { egress_allow: [198.51.100.0/24] }";
 
 const rows: { name: string; yaml: string; has: RegExp[][]; lacks: RegExp[][] }[] = [
   { name: "nftables, nothing else", yaml: "firewall: { backend: nftables }\n", has: [NFTABLES], lacks: [IPTABLES, IPSET, DNAT, WATCH] },
-  { name: "nftables with egress, deny and a port forward", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n${FORWARD}`, has: [NFTABLES, DNAT], lacks: [IPTABLES, IPSET, WATCH] },
+  { name: "nftables with egress, deny and a port forward", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n${FORWARD}`, has: [NFTABLES, DNAT, FORWARD_ACCEPT], lacks: [IPTABLES, IPSET, WATCH] },
   { name: "iptables, nothing else", yaml: "firewall: { backend: iptables }\n", has: [IPTABLES, WATCH], lacks: [NFTABLES, IPSET, DNAT] },
   { name: "iptables with egress", yaml: `firewall: { backend: iptables, ${EGRESS} }\n`, has: [IPTABLES, IPSET], lacks: [NFTABLES, DNAT] },
   { name: "iptables with default deny", yaml: "firewall: { backend: iptables, published: { default: deny } }\n", has: [IPTABLES, IPSET], lacks: [NFTABLES, DNAT] },
-  { name: "auto with a port forward (iptables)", yaml: FORWARD, has: [IPTABLES, DNAT], lacks: [NFTABLES] },
+  { name: "auto with a port forward (nftables, and one accept per forward for iptables' FORWARD)", yaml: FORWARD, has: [NFTABLES, DNAT, FORWARD_ACCEPT], lacks: [IPTABLES, IPSET, WATCH] },
+  { name: "nftables without a port forward ships no iptables accept", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n`, has: [NFTABLES], lacks: [FORWARD_ACCEPT, IPTABLES] },
 ];
 
 describe("the shipped firewall script carries one backend and the features in use", () => {

@@ -196,7 +196,7 @@ describe("instance metadata: out of containers' reach, IPv4 and IPv6, and no por
   });
 
   it("the forwards dockinit does accept come before the metadata drop only for their own replies (DNAT state + reply tuple)", () => {
-    const plan = planFirewall(loadConfigString("version: 1\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n").model!);
+    const plan = planFirewall(loadConfigString("version: 1\nfirewall: { backend: iptables }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n").model!);
     const rules = plan.iptables.find((f) => f.family === 4)!.tables.find((t) => t.table === "filter")!.rules;
     const accept = rules.findIndex((r) => r.includes("-j ACCEPT"));
     expect(rules[accept]).toBe("-A DOCKINIT-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT");

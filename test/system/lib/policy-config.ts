@@ -21,6 +21,8 @@ export interface PolicyConfigOptions {
   ephemeralPorts: string;
   /** Docker's own firewall backend (daemon.json "firewall-backend"), as the engine under test runs it. */
   dockerFirewall?: "iptables" | "nftables";
+  /** A container's own address: port 9002 is forwarded to its port 7000, which Docker does not publish. */
+  containerForward?: string;
 }
 
 export const policyConfig = (o: PolicyConfigOptions): string => `version: 1
@@ -45,7 +47,7 @@ firewall:
 port_forwards:
   - { listen: 9000, to: "${ADDR.serverV4}:8080" }
   - { listen: 9000, to: "[${ADDR.serverV6}]:8080" }
-`;
+${o.containerForward ? `  - { listen: 9002, to: "${o.containerForward}:7000" }\n` : ""}`;
 
 /**
  * Upstream stand-ins the policies are tested against: metadata, the DNS
