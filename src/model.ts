@@ -211,12 +211,11 @@ export type Backend = "iptables" | "nftables";
  * default because its chain at srcnat - 10 runs before Docker's MASQUERADE
  * from the first packet on, where the iptables backend can only move its jump
  * back on top after Docker inserts its own (a window on every new network).
- * Port forwards are the exception: their traffic crosses iptables' FORWARD,
- * whose DROP policy (set by Docker's iptables firewall) an nftables accept
- * cannot override, so `auto` gives them the iptables backend. Not when Docker
- * itself runs its nftables firewall (daemon.json "firewall-backend"): it sets
- * no iptables policy, has no DOCKER-USER, and its NAT runs at srcnat like
- * iptables' nat, so only dockinit's nftables table (srcnat - 10) runs first.
+ * Port forwards, whose traffic also crosses iptables' FORWARD, get their
+ * accepts there too (firewall-rules.ts, forwardAccepts). When Docker itself
+ * runs its nftables firewall (daemon.json "firewall-backend"), it has no
+ * DOCKER-USER and its NAT runs at srcnat like iptables' nat, so only
+ * dockinit's nftables table (srcnat - 10) can run first: the reason says so.
  */
 export function chooseBackend(
   requested: "auto" | Backend,

@@ -39,6 +39,6 @@ ephemeral_ports:
   host_range: false             # also narrow the host's own ip_local_port_range
 
 firewall:
-  backend: auto                 # auto (nftables; iptables for port forwards) | nftables | iptables
+  backend: auto                 # auto (nftables) | nftables | iptables
   external_interface: auto      # auto = the default route's interface
 `;

@@ -142,7 +142,7 @@ const firewall = z.prefault(
   z.strictObject({
     backend: withDefault(
       z.enum(["auto", "nftables", "iptables"]).check(
-        describe("auto: nftables wherever it can do what the config asks (no window after `docker network create`), iptables for port forwards"),
+        describe("auto: nftables (no window after `docker network create`; port forwards get their accept in iptables' FORWARD as well)"),
       ),
       "auto",
     ),

@@ -104,9 +104,7 @@ export interface CloudConfig {
  * write_files puts the whole file, comments included, over it.
  */
 function dropInBootcmd(): string[] {
-  const path = HOST_PATHS.dockerDropIn;
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  return ["/bin/sh", "-c", `[ -f ${path} ] || { mkdir -p ${dir} && printf %s ${shellQuote(DOCKER_DROP_IN_DIRECTIVES)} >${path} && systemctl daemon-reload; }`];
+  return ["/bin/sh", "-c", `f=${HOST_PATHS.dockerDropIn}; [ -f "$f" ] || { mkdir -p "\${f%/*}" && printf %s ${shellQuote(DOCKER_DROP_IN_DIRECTIVES)} >"$f" && systemctl daemon-reload; }`];
 }
 
 export function cloudConfigObject(model: Model, artifacts: Artifact[]): CloudConfig {
@@ -134,16 +132,17 @@ export function renderCloudConfig(model: Model, artifacts: Artifact[]): string {
   }
   out.push("write_files:\n");
   for (const f of doc.write_files) {
-    // List items at the key's own indentation (YAML allows it): a script's
-    // lines are indented by four spaces, not six.
-    out.push(`- path: ${yamlScalar(f.path)}\n`);
-    if (blockSafe(f.content)) out.push(literalBlock("content", f.content, "  "));
-    else out.push(`  content: ${yamlDoubleQuoted(f.content)}\n`);
+    // List items at the key's own indentation, and each item's keys on the
+    // lines after its "-", one column in (YAML allows both): a script's lines
+    // are indented by two spaces, as in the file, not by six.
+    out.push(`-\n path: ${yamlScalar(f.path)}\n`);
+    if (blockSafe(f.content)) out.push(literalBlock("content", f.content, " "));
+    else out.push(` content: ${yamlDoubleQuoted(f.content)}\n`);
     // cloud-init's own defaults (cc_write_files: 0644, root:root) go unsaid.
-    if (f.permissions !== WRITE_FILES_DEFAULTS.permissions) out.push(`  permissions: ${yamlDoubleQuoted(f.permissions)}\n`);
-    if (f.owner !== WRITE_FILES_DEFAULTS.owner) out.push(`  owner: ${yamlScalar(f.owner)}\n`);
-    if (f.append) out.push("  append: true\n");
-    if (f.defer) out.push("  defer: true\n");
+    if (f.permissions !== WRITE_FILES_DEFAULTS.permissions) out.push(` permissions: ${yamlDoubleQuoted(f.permissions)}\n`);
+    if (f.owner !== WRITE_FILES_DEFAULTS.owner) out.push(` owner: ${yamlScalar(f.owner)}\n`);
+    if (f.append) out.push(" append: true\n");
+    if (f.defer) out.push(" defer: true\n");
   }
   if (doc.packages) out.push("packages:\n", ...doc.packages.map((p) => `- ${yamlScalar(p)}\n`));
   out.push("runcmd:\n");

@@ -20,8 +20,8 @@ export function explainFirewall(model: Model): string {
   // The ruleset as loaded, each rule followed by its words as an nft comment.
   if (plan.nft) out.push("", "## nftables", nftRuleset(plan.rules, nftSets(model), true).full.replaceAll(EXT_IF, ext).trimEnd());
   if (plan.forwardAccepts.length > 0) {
-    out.push("", "## iptables (only where DOCKER-USER exists, or FORWARD's policy is DROP)");
-    for (const a of plan.forwardAccepts) out.push(`${a.command} -I DOCKER-USER ${a.spec}    # ${a.means}`);
+    out.push("", "## iptables (first in DOCKER-USER when FORWARD jumps there, else first in a FORWARD that drops)");
+    for (const a of plan.forwardAccepts) out.push(`${a.family === 4 ? "iptables" : "ip6tables"} -I DOCKER-USER ${a.spec}    # ${a.means}`);
   }
   return `${out.join("\n")}\n`;
 }

@@ -37,12 +37,15 @@ export interface FirewallPlan {
   summary: string[];
 }
 
-/** One port forward's ACCEPT for iptables' FORWARD: the command of its family and the rule after the chain name. */
+/** One port forward's ACCEPT for iptables' FORWARD: its family, and the rule after the chain name (tagged dockinit-forward). */
 export interface ForwardAccept {
-  command: "iptables" | "ip6tables";
+  family: Family;
   spec: string;
   means: string;
 }
+
+/** The comment that marks the nftables backend's accepts in iptables, so apply and remove find every one. */
+export const FORWARD_ACCEPT_TAG = "dockinit-forward";
 
 /** Instance metadata, per family: containers must not reach the instance's credentials. */
 export const METADATA = { 4: "169.254.169.254/32", 6: "fd00:ec2::254/128" } as const;
@@ -129,16 +132,6 @@ function forwardNatRules(model: Model): Rule[] {
   return out;
 }
 
-/**
- * The forward filter (iptables: DOCKINIT-USER, jumped from the top of
- * DOCKER-USER; nftables: a forward chain before Docker's) and the chains it
- * jumps to. Every policy judges every packet in the direction the connection
- * was opened (conntrack's ORIGINAL direction), not only the first: a flow
- * opened before apply (or before a policy changed) is cut at its next packet,
- * and no "established" return comes before a drop. Replies to what was let
- * in pass untouched. Nothing here depends on the external interface, so the
- * policies load before the network and Docker are up.
- */
 /** The port forwards' own accepts: the DNAT state plus the reply tuple identify exactly these connections. */
 function forwardAcceptRules(model: Model): Rule[] {
   return model.portForwards.map((f) => ({
@@ -157,9 +150,23 @@ function forwardAcceptRules(model: Model): Rule[] {
  */
 function forwardAccepts(model: Model): ForwardAccept[] {
   if (model.firewall.backend !== "nftables") return [];
-  return forwardAcceptRules(model).map((rule) => ({ command: impliedFamily(rule) === 6 ? "ip6tables" : "iptables", spec: iptablesSpec(rule), means: rule.means }));
+  return forwardAcceptRules(model).map((rule) => ({
+    family: impliedFamily(rule) ?? 4,
+    spec: iptablesSpec(rule).replace(/ -j ACCEPT$/, ` -m comment --comment ${FORWARD_ACCEPT_TAG} -j ACCEPT`),
+    means: rule.means,
+  }));
 }
 
+/**
+ * The forward filter (iptables: DOCKINIT-USER, jumped from the top of
+ * DOCKER-USER; nftables: a forward chain before Docker's) and the chains it
+ * jumps to. Every policy judges every packet in the direction the connection
+ * was opened (conntrack's ORIGINAL direction), not only the first: a flow
+ * opened before apply (or before a policy changed) is cut at its next packet,
+ * and no "established" return comes before a drop. Replies to what was let
+ * in pass untouched. Nothing here depends on the external interface, so the
+ * policies load before the network and Docker are up.
+ */
 function forwardRules(model: Model): Rule[] {
   const fw = model.firewall;
   const c = fw.containers;
@@ -293,7 +300,7 @@ function summarise(model: Model): string[] {
   }
   for (const f of model.portForwards) out.push(`port forward: ${f.listen}/${f.protocol} on the host to ${hostPort(f.family, f.address, f.port)}`);
   if (model.portForwards.length > 0 && model.firewall.backend === "nftables") {
-    out.push("port forwards: also accepted first in iptables' DOCKER-USER (or FORWARD, where it has none and drops), whose DROP an nftables accept cannot override");
+    out.push("port forwards: also accepted first in iptables' DOCKER-USER (or a dropping FORWARD)");
   }
   if (hasPolicies(model)) out.push("policies: loaded before dockerd starts (docker.service drop-in), never removed when Docker stops");
   return out;

@@ -36,6 +36,7 @@ export function renderFirewallScript(model: Model): Artifact {
     // from daemon.json only where one is found at boot (`vpc`).
     egressFamilies: egressAllow ? (nft ? (needsVpcResolver(model) ? "4 6" : "") : families.map((f) => f.family).join(" ")) : "",
     forwardAccepts: plan.forwardAccepts,
+    forwardFamilies: [...new Set(plan.forwardAccepts.map((a) => a.family))].sort().join(" "),
     // Whether anything about the Docker found can defeat this backend.
     engineWarnings: !nft,
     hostRange,

@@ -1,9 +1,9 @@
 // Rules → iptables-restore lines, in iptables-save's canonical form: the
 // basic options in the order -s -d -i -o -p, then each match module in the
-// order the rule lists it (iptables-save keeps it), then the target. The
-// script compares what the kernel saved with these lines (status, and
-// apply's no-op fast path), so the form must be exactly what iptables-save
-// prints back.
+// order the rule lists it (iptables-save keeps it), then the target, so that
+// `explain` shows what `iptables -S` will show (the property test loads them
+// and compares). The script's status does not depend on it: it compares the
+// kernel's own save with the copy it took right after apply.
 import ipaddr from "ipaddr.js";
 import type { Cidr, Family } from "../config/net.js";
 import { hostPort, inFamily, portSpan, type ChainId, type CtMatch, type Match, type Rule, type SetRef } from "./rule-model.js";

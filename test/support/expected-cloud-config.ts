@@ -43,7 +43,7 @@ export function expectedCloudConfig(input: Input, bundle: Bundle, readSource: (p
   const dropIn = "/etc/systemd/system/docker.service.d/50-dockinit.conf";
   const dropInText = own.find((f) => f.path === dropIn)?.content ?? "(missing drop-in)";
   const directives = dropInText.split("\n").filter((l) => !l.startsWith("#")).join("\n");
-  const bootcmd = `[ -f ${dropIn} ] || { mkdir -p /etc/systemd/system/docker.service.d && printf %s '${directives.replaceAll("'", "'\\''")}' >${dropIn} && systemctl daemon-reload; }`;
+  const bootcmd = `f=${dropIn}; [ -f "$f" ] || { mkdir -p "\${f%/*}" && printf %s '${directives.replaceAll("'", "'\\''")}' >"$f" && systemctl daemon-reload; }`;
   return {
     ...(policies ? { bootcmd: [["/bin/sh", "-c", bootcmd]] } : {}),
     write_files: [...own, ...user],

@@ -130,6 +130,17 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("iptables backend (%s): e
     expect(status.code, status.stdout + status.stderr).toBe(0);
   });
 
+  it("status judges dockinit's chains against the kernel's own save taken right after apply: a rule slipped into a chain is named; apply restores", async () => {
+    await runInOk(env!.topo.host, fw.ipt(4), ["-t", "nat", "-A", "DOCKINIT-POSTROUTING", "-s", "192.0.2.99/32", "-j", "RETURN"]);
+    const status = await fw.run("status");
+    expect(status.code).toBe(1);
+    expect(status.stdout).toContain("IPv4 nat: dockinit's chains were changed since apply");
+    expect(status.stdout).not.toContain("IPv6 nat:");
+    expect((await fw.run("apply")).code).toBe(0);
+    expect((await runInOk(env!.topo.host, fw.ipt(4), ["-t", "nat", "-S", "DOCKINIT-POSTROUTING"]))).not.toContain("192.0.2.99");
+    expect((await fw.run("status")).code).toBe(0);
+  });
+
   it("status names a MASQUERADE inserted above the jump, the traffic proves it shadows, apply restores", async () => {
     const shadow = ["-s", "172.17.0.0/16", "!", "-o", "br-test", "-j", "MASQUERADE"];
     await runInOk(env!.topo.host, fw.ipt(4), ["-t", "nat", "-I", "POSTROUTING", "1", ...shadow]);

@@ -211,7 +211,7 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       // Without dockinit's accept in DOCKER-USER, Docker's own rules drop it.
       const accept = backend === "iptables"
         ? ["DOCKER-USER", "-j", "DOCKINIT-USER"]
-        : ["DOCKER-USER", "-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctreplsrc", unpublished!, "--ctorigdstport", "9002", "--ctreplsrcport", "7000", "-j", "ACCEPT"];
+        : ["DOCKER-USER", "-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctreplsrc", unpublished!, "--ctorigdstport", "9002", "--ctreplsrcport", "7000", "-m", "comment", "--comment", "dockinit-forward", "-j", "ACCEPT"];
       await engine.runOk(topo.host, "iptables", ["-D", ...accept]);
       onTestFinished(async () => void (await fw.run("apply")));
       expect(await fromOutside(9002, ADDR.clientV4b)).toSatisfy(dropped);
@@ -251,26 +251,30 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
     });
 
     if (backend === "nftables") {
-      it("nftables backend: the forwards' accept sits first in DOCKER-USER (FORWARD where there is none); taken away, forwards are dropped and status says so; apply puts it back", async () => {
+      it("nftables backend: the forwards' accepts sit first in DOCKER-USER (in a dropping FORWARD where FORWARD does not jump there); taken away, forwards are dropped and status says so; apply puts them back and drops an old forward's", async () => {
         await forwardPolicyDrop();
         expect((await fw.run("apply")).code).toBe(0);
-        const spec = ["-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctreplsrc", ADDR.serverV4, "--ctorigdstport", "9000", "--ctreplsrcport", "8080", "-j", "ACCEPT"];
+        const spec = ["-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctreplsrc", ADDR.serverV4, "--ctorigdstport", "9000", "--ctreplsrcport", "8080", "-m", "comment", "--comment", "dockinit-forward", "-j", "ACCEPT"];
         const chain = engine.firewall === "iptables" ? "DOCKER-USER" : "FORWARD";
         const rules = (await engine.runOk(topo.host, "iptables", ["-S", chain])).split("\n");
         // First in the chain: the forwards' accepts (this one among them) come before anyone else's rules.
         const at = rules.indexOf(`-A ${chain} ${spec.join(" ")}`);
         expect(at, rules.join("\n")).toBeGreaterThan(0);
-        expect(rules.slice(1, at + 1).every((r) => r.startsWith(`-A ${chain} -p tcp -m conntrack --ctstate DNAT --ctreplsrc `) && r.endsWith(" -j ACCEPT")), rules.join("\n")).toBe(true);
+        expect(rules.slice(1, at + 1).every((r) => r.startsWith(`-A ${chain} -p tcp -m conntrack --ctstate DNAT --ctreplsrc `) && r.endsWith(" -m comment --comment dockinit-forward -j ACCEPT")), rules.join("\n")).toBe(true);
         // Once only, however often apply ran.
         expect(rules.filter((r) => r.includes("--ctorigdstport 9000")).length).toBe(1);
         await engine.runOk(topo.host, "iptables", ["-D", chain, ...spec]);
         expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(dropped);
         const status = await fw.run("status");
         expect(status.code).toBe(1);
-        expect(status.stdout).toContain(`iptables: the port forwards' accept is missing from ${chain}`);
+        expect(status.stdout).toContain(`iptables: the port forwards' accepts are not first in ${chain} as apply left them`);
+        // An accept of a forward the config no longer has (tagged as dockinit's) goes with the next apply.
+        const old = ["-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctorigdstport", "1234", "-m", "comment", "--comment", "dockinit-forward", "-j", "ACCEPT"];
+        await engine.runOk(topo.host, "iptables", ["-A", chain, ...old]);
         expect((await fw.run("apply")).code).toBe(0);
         expect(await fromOutside(9000, ADDR.clientV4b)).toSatisfy(got);
         expect((await fw.run("status")).code).toBe(0);
+        expect(await engine.runOk(topo.host, "iptables", ["-S"])).not.toContain("--ctorigdstport 1234");
       });
     }
 

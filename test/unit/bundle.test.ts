@@ -99,7 +99,7 @@ describe("user write_files, packages and runcmd", () => {
     const b = render("user_data:\n  write_files: [{ path: /etc/motd, source: motd.txt, permissions: '0600', owner: 'root:adm', defer: true }]\n").bundle!;
     const f = b.files.find((x) => x.path === "/etc/motd")!;
     expect(f).toMatchObject({ content: files["motd.txt"], permissions: "0600", owner: "root:adm", defer: true, origin: "user" });
-    expect(b.cloudConfig).toMatch(/^- path: \/etc\/motd\n {2}content: \|\n {3}hello from a file\n {2}permissions: "0600"\n {2}owner: root:adm\n {2}defer: true/m);
+    expect(b.cloudConfig).toMatch(/^-\n path: \/etc\/motd\n content: \|\n {2}hello from a file\n permissions: "0600"\n owner: root:adm\n defer: true/m);
   });
 
   it("packages and runcmd merge after dockinit's own boot step", () => {

@@ -239,20 +239,21 @@ describe("dockinit explain, nftables backend", () => {
 });
 
 describe("the nftables backend's port forwards: their accept for iptables' FORWARD", () => {
-  it("is the forward's exact accept (DNAT state + reply tuple), one per forward in its family's command, and explain lists it with its words", () => {
+  it("is the forward's exact accept (DNAT state + reply tuple), tagged as dockinit's, one per forward in its family, and explain lists it with its words", () => {
     const { model } = loadConfigString(
       "version: 1\nport_forwards:\n  - { listen: 9000, to: '198.51.100.10:80' }\n  - { listen: 9000, to: '[2001:db8::10]:80' }\n  - { listen: 53, to: '198.51.100.53:5353', protocol: udp }\n",
     );
     const plan = planFirewall(model!);
     expect(model!.firewall.backend).toBe("nftables");
-    expect(plan.forwardAccepts.map((a) => `${a.command} ${a.spec}`)).toEqual([
-      "iptables -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT",
-      "ip6tables -p tcp -m conntrack --ctstate DNAT --ctreplsrc 2001:db8::10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT",
-      "iptables -p udp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.53 --ctorigdstport 53 --ctreplsrcport 5353 -j ACCEPT",
+    const TAG = "-m comment --comment dockinit-forward -j ACCEPT";
+    expect(plan.forwardAccepts.map((a) => `${a.family} ${a.spec}`)).toEqual([
+      `4 -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 ${TAG}`,
+      `6 -p tcp -m conntrack --ctstate DNAT --ctreplsrc 2001:db8::10 --ctorigdstport 9000 --ctreplsrcport 80 ${TAG}`,
+      `4 -p udp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.53 --ctorigdstport 53 --ctreplsrcport 5353 ${TAG}`,
     ]);
     const text = explainFirewall(model!);
-    expect(text).toContain("\n## iptables (only where DOCKER-USER exists, or FORWARD's policy is DROP)\n");
-    expect(text).toContain("ip6tables -I DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 2001:db8::10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT    # let port-forward 9000/tcp → 2001:db8::10 through, both directions\n");
+    expect(text).toContain("\n## iptables (first in DOCKER-USER when FORWARD jumps there, else first in a FORWARD that drops)\n");
+    expect(text).toContain(`ip6tables -I DOCKER-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 2001:db8::10 --ctorigdstport 9000 --ctreplsrcport 80 ${TAG}    # let port-forward 9000/tcp → 2001:db8::10 through, both directions\n`);
   });
 
   it("the iptables backend has none (its DOCKINIT-USER holds the same accept)", () => {

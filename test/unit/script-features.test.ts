@@ -14,14 +14,14 @@ const script = (yaml: string): string => {
 };
 
 /** What each kind of code looks like in the script (commands it runs, chains it loads). */
-const IPTABLES = [/iptables-restore/, /ip6tables-restore/, /-save" -t/, /DOCKINIT-USER/, /DOCKINIT-POSTROUTING/, /\bapply_iptables\b/];
+const IPTABLES = [/iptables-restore/, /ip6tables-restore/, /\bipt_cmd\b/, /DOCKINIT-USER/, /DOCKINIT-POSTROUTING/, /\bapply_iptables\b/];
 const NFTABLES = [/nft -f/, /nft -c/, /table inet dockinit/, /\bapply_nftables\b/];
 const IPSET = [/\bipset (create|restore|destroy|list)\b/, /command -v ipset/];
 /** A port forward's own DNAT (published ports are matched by Docker's DNAT state, which is not this). */
 const DNAT = [/-j DNAT --to-destination/, /\bdnat (ip|ip6) to\b/];
 const WATCH = [/docker events/, /\bdo_watch\b/];
 /** The nftables backend's one piece of iptables: a port forward's ACCEPT in DOCKER-USER (or FORWARD). */
-const FORWARD_ACCEPT = [/\bforward_accepts\b/, /-I "\$chain" \$spec/];
+const FORWARD_ACCEPT = [/\bforward_accepts\b/, /--comment dockinit-forward -j ACCEPT/];
 
 const FORWARD = "port_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n";
 const EGRESS = "containers: { egress_allow: [198.51.100.0/24] }";
