@@ -150,11 +150,7 @@ function forwardAcceptRules(model: Model): Rule[] {
  */
 function forwardAccepts(model: Model): ForwardAccept[] {
   if (model.firewall.backend !== "nftables") return [];
-  return forwardAcceptRules(model).map((rule) => ({
-    family: impliedFamily(rule) ?? 4,
-    spec: iptablesSpec(rule).replace(/ -j ACCEPT$/, ` -m comment --comment ${FORWARD_ACCEPT_TAG} -j ACCEPT`),
-    means: rule.means,
-  }));
+  return forwardAcceptRules(model).map((rule) => ({ family: impliedFamily(rule) ?? 4, spec: iptablesSpec(rule, FORWARD_ACCEPT_TAG), means: rule.means }));
 }
 
 /**

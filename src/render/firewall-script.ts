@@ -37,8 +37,6 @@ export function renderFirewallScript(model: Model): Artifact {
     egressFamilies: egressAllow ? (nft ? (needsVpcResolver(model) ? "4 6" : "") : families.map((f) => f.family).join(" ")) : "",
     forwardAccepts: plan.forwardAccepts,
     forwardFamilies: [...new Set(plan.forwardAccepts.map((a) => a.family))].sort().join(" "),
-    // Whether anything about the Docker found can defeat this backend.
-    engineWarnings: !nft,
     hostRange,
     statusParts: hostRange !== false || plan.forwardAccepts.length > 0,
     summary: plan.summary,

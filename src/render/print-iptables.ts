@@ -119,9 +119,12 @@ function target(rule: Rule): string {
   return `-j DNAT --to-destination ${hostPort(v.dnat.family, iptablesAddress(v.dnat.family, v.dnat.address), v.dnat.port)}`;
 }
 
-/** A rule's matches and target, as `iptables -I/-C/-D CHAIN` takes them after the chain. */
-export function iptablesSpec(rule: Rule): string {
-  const m = matchText(rule.match);
+/**
+ * A rule's matches and target, as `iptables -I/-C/-D CHAIN` takes them after
+ * the chain; a comment goes last among the matches, where iptables-save keeps it.
+ */
+export function iptablesSpec(rule: Rule, comment?: string): string {
+  const m = [matchText(rule.match), ...(comment ? [`-m comment --comment ${comment}`] : [])].filter((x) => x !== "").join(" ");
   return `${m ? `${m} ` : ""}${target(rule)}`;
 }
 
