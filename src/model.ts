@@ -224,8 +224,8 @@ export function chooseBackend(
   if (requested !== "auto") return { backend: requested, backendChoice: { requested, reason: "as firewall.backend asks" } };
   const reason =
     dockerFirewall === "nftables"
-      ? "chosen by auto: Docker runs its nftables firewall (docker.daemon.settings firewall-backend), before whose rules only an nftables table can run"
-      : "chosen by auto: its chain runs before Docker's rules from the first packet (no window after docker network create)";
+      ? "chosen by auto: Docker runs its nftables firewall, which only an nftables table can run before"
+      : "chosen by auto: runs before Docker's rules from the first packet";
   return { backend: "nftables", backendChoice: { requested, reason } };
 }
 

@@ -7,23 +7,21 @@ import { renderTemplate } from "./templates.js";
 import { needsVpcResolver, unitNames } from "./units.js";
 import { needsForwardingSysctl } from "./forwarding-sysctl.js";
 
-/** A command the host script runs, and the package that brings it under apt and dnf. */
+/** A command the host script runs, and the package that brings it under apt and dnf (Amazon Linux 2, yum, ended in June 2026). */
 interface Tool {
   command: string;
   apt: string;
   dnf: string;
-  /** Amazon Linux 2 (yum). */
-  yum: string;
 }
 
 /** What the rendered firewall needs on the host (Amazon Linux 2023 ships neither ipset nor nft). */
 export function firewallTools(model: Model): Tool[] {
   const tools: Tool[] = [];
-  if (model.firewall.backend === "nftables") tools.push({ command: "nft", apt: "nftables", dnf: "nftables", yum: "nftables" });
-  else tools.push({ command: "iptables-restore", apt: "iptables", dnf: "iptables-nft", yum: "iptables" });
+  if (model.firewall.backend === "nftables") tools.push({ command: "nft", apt: "nftables", dnf: "nftables" });
+  else tools.push({ command: "iptables-restore", apt: "iptables", dnf: "iptables-nft" });
   const ipsets = model.firewall.backend === "iptables" && (model.firewall.containers.egressAllow.length > 0 || proxyProtocols(model).length > 0);
-  if (ipsets) tools.push({ command: "ipset", apt: "ipset", dnf: "ipset", yum: "ipset" });
-  tools.push({ command: "flock", apt: "util-linux", dnf: "util-linux", yum: "util-linux" });
+  if (ipsets) tools.push({ command: "ipset", apt: "ipset", dnf: "ipset" });
+  tools.push({ command: "flock", apt: "util-linux", dnf: "util-linux" });
   return tools;
 }
 
@@ -35,7 +33,8 @@ export function renderBootScript(model: Model): Artifact {
       install: model.docker.install,
       vpcDns: needsVpcResolver(model),
       units: unitNames(model),
-      tools: firewallTools(model),
+      // dnf's name only where it is not apt's.
+      tools: firewallTools(model).map((t) => ({ ...t, dnfName: t.dnf !== t.apt })),
       forwardingSysctl: needsForwardingSysctl(model) ? HOST_PATHS.forwardingSysctl : undefined,
     }),
     permissions: "0755",

@@ -157,10 +157,12 @@ function forwardAccepts(model: Model): ForwardAccept[] {
  * The forward filter (iptables: DOCKINIT-USER, jumped from the top of
  * DOCKER-USER; nftables: a forward chain before Docker's) and the chains it
  * jumps to. Every policy judges every packet in the direction the connection
- * was opened (conntrack's ORIGINAL direction), not only the first: a flow
- * opened before apply (or before a policy changed) is cut at its next packet,
- * and no "established" return comes before a drop. Replies to what was let
- * in pass untouched. Nothing here depends on the external interface, so the
+ * was opened (conntrack's ORIGINAL direction), not only the first: replies
+ * pass first (one rule, instead of an ORIGINAL match on every policy), no
+ * "established" return comes before a drop, and so a flow opened before
+ * apply (or before a policy changed) is cut at its next packet. A packet
+ * without conntrack (NOTRACK) has no direction, and is judged like the side
+ * that opened. Nothing here depends on the external interface, so the
  * policies load before the network and Docker are up.
  */
 function forwardRules(model: Model): Rule[] {
@@ -168,7 +170,6 @@ function forwardRules(model: Model): Rule[] {
   const c = fw.containers;
   const out: Rule[] = [];
   const add = (match: Match[], verdict: Rule["verdict"], means: string, chain: ChainId = "forward") => out.push({ chain, match, verdict, means });
-  const ORIGINAL: Match = { ct: { original: true } };
   // Port forwards first, both directions: Docker's FORWARD policy is DROP and
   // its own ACCEPTs only cover its bridges.
   out.push(...forwardAcceptRules(model));
@@ -178,11 +179,15 @@ function forwardRules(model: Model): Rule[] {
   if (c.blockMetadata) {
     for (const family of [4, 6] as const) add([{ dst: METADATA_CIDR[family] }], { drop: true }, "nothing forwarded reaches instance metadata (containers' credentials)");
   }
-  for (const dst of c.block) add([{ dst }, ORIGINAL], { drop: true }, `nothing forwarded reaches ${dst.text}`);
+  // Every rule below judges what the side that opened a connection sends.
+  if (c.block.length > 0 || c.egressAllow.length > 0 || fw.published.rules.length > 0 || fw.published.default === "deny") {
+    add([{ ct: { reply: true } }], { pass: true }, "replies: pass (what was let in may answer)");
+  }
+  for (const dst of c.block) add([{ dst }], { drop: true }, `nothing forwarded reaches ${dst.text}`);
   if (c.egressAllow.length > 0) {
     // Whatever leaves by an interface that is not a Docker bridge (every ENI,
     // a VPN) must go to the allow-list; the sets are filled on the host.
-    add([ORIGINAL], { jump: "egress" }, "connections opened from this side: check the egress allow-list");
+    add([], { jump: "egress" }, "connections opened from this side: check the egress allow-list");
     for (const b of BRIDGE_PATTERNS) add([{ oif: b }], { pass: true }, "to a container: not egress", "egress");
     for (const family of [4, 6] as const) {
       add([{ set: { kind: "egress", family }, not: true }], { drop: true }, "leaving by an interface that is not a Docker bridge: only to the egress allow-list", "egress");
@@ -194,7 +199,7 @@ function forwardRules(model: Model): Rule[] {
   // another container, a second ENI. The host's own connections never cross
   // forward.
   for (const r of fw.published.rules) {
-    const port: Match[] = [{ proto: r.protocol }, { ct: { state: "dnat", origDstPort: r.port, original: true } }];
+    const port: Match[] = [{ proto: r.protocol }, { ct: { state: "dnat", origDstPort: r.port } }];
     const name = `published port ${r.port}/${r.protocol}`;
     if (r.allowAny) {
       add(port, { pass: true }, `${name}: allow from anyone`);
@@ -202,18 +207,19 @@ function forwardRules(model: Model): Rule[] {
     }
     // A family with none of the listed networks gets the drop alone: a port
     // allowed only from IPv4 networks is closed over IPv6, not left open.
+    // Under default deny the drop of every other published port below does it.
     for (const src of r.allow) add([{ src }, ...port], { pass: true }, `${name}: allow from ${src.text}`);
-    add(port, { drop: true }, `${name}: drop every other source`);
+    if (fw.published.default !== "deny") add(port, { drop: true }, `${name}: drop every other source`);
   }
   if (fw.published.default === "deny") {
     // ICMP errors about an allowed connection (fragmentation needed, packet
     // too big) are RELATED to it: path MTU discovery must keep working.
     for (const proto of ["icmp", "ipv6-icmp"] as const) add([{ proto }, { ct: { state: "related" } }], { pass: true }, "ICMP errors about an allowed connection (path MTU discovery): pass");
-    add([{ ct: { state: "dnat", original: true } }], { drop: true }, "every other published port: drop (the host itself never crosses forward)");
-    // Routed straight to a container address from outside (no DNAT): Docker
-    // 27 and older accept it.
+    add([{ ct: { state: "dnat" } }], { drop: true }, "every other published port: drop (the host itself never crosses forward)");
+    // Routed straight to a container address from outside (no DNAT, since
+    // every DNAT was judged above): Docker 27 and older accept it.
     for (const b of BRIDGE_PATTERNS) {
-      add([{ oif: b }, { ct: { state: "dnat", notState: true, original: true } }], { jump: "direct" }, `new traffic to a container without Docker's DNAT (${b}): check where it comes from`);
+      add([{ oif: b }], { jump: "direct" }, `new traffic to a container without Docker's DNAT (${b}): check where it comes from`);
     }
     for (const b of BRIDGE_PATTERNS) add([{ iif: b }], { pass: true }, "from another container: Docker's own rules decide", "direct");
     add([], { drop: true }, "routed straight to a container address from outside: drop", "direct");
@@ -232,29 +238,32 @@ function inputRules(model: Model): Rule[] {
   const out: Rule[] = [];
   const add = (match: Match[], verdict: Rule["verdict"], means: string) => out.push({ chain: "input", match, verdict, means });
   const deny = proxyProtocols(model).length > 0;
-  // What the client sends (ORIGINAL): replies to the host's own connections
-  // from the same local port are not a client's.
   for (const r of fw.published.rules) {
-    const port: Match[] = [{ dport: one(r.port), proto: r.protocol }, { ct: { original: true } }];
+    const port: Match[] = [{ dport: one(r.port), proto: r.protocol }];
     const name = `published port ${r.port}/${r.protocol} (docker-proxy path)`;
     if (r.allowAny) {
       // Open to anyone: only needs saying before default deny's drop.
       if (deny) add(port, { pass: true }, `${name}: allow from anyone`);
       continue;
     }
+    // Its own drop even under default deny: the set below holds a port only
+    // once dockinit-proxy has run for it, and Docker 28+ listens before that.
     for (const src of r.allow) add([{ src }, ...port], { pass: true }, `${name}: allow from ${src.text}`);
     add(port, { drop: true }, `${name}: drop every other source`);
   }
   // Unlisted ports under default deny: the ports docker-proxy listens on, put
   // in the set by dockinit-proxy before each proxy starts.
   for (const protocol of proxyProtocols(model)) {
-    add([{ set: { kind: "proxy", protocol }, proto: protocol }, { ct: { original: true } }], { drop: true }, `other ${protocol} ports docker-proxy listens on: drop every other source`);
+    add([{ set: { kind: "proxy", protocol }, proto: protocol }], { drop: true }, `${protocol} ports docker-proxy listens on: drop every other source`);
   }
   if (out.length === 0) return [];
   // The host itself (loopback, or any of its own addresses) always passes.
   return [
     { chain: "input", match: [{ iif: "lo" }], verdict: { pass: true }, means: "the host itself (loopback): pass" },
     { chain: "input", match: [{ localAddress: "src" }], verdict: { pass: true }, means: "the host itself (its own addresses): pass" },
+    // What a client sends is judged below: replies to the host's own
+    // connections from the same local port are not a client's.
+    { chain: "input", match: [{ ct: { reply: true } }], verdict: { pass: true }, means: "replies to the host's own connections: pass" },
     ...out,
   ];
 }
@@ -275,7 +284,7 @@ function summarise(model: Model): string[] {
   if (ep.enabled) {
     const src = ep.sources.length === 0 ? "any source" : listSome(ep.sources.map((s) => s.text));
     out.push(
-      `ephemeral ports: ${ep.protocols.join("+")} from ${src} leaving by the external interface with source port ${ep.match.low}-${ep.match.high} is rewritten to ${ep.to.low}-${ep.to.high}`,
+      `ephemeral ports: ${ep.protocols.join("+")} from ${src} out of the external interface, source ports ${ep.match.low}-${ep.match.high} rewritten to ${ep.to.low}-${ep.to.high}`,
     );
   }
   const fw = model.firewall;
@@ -283,22 +292,15 @@ function summarise(model: Model): string[] {
     const who = [...(r.allowLoopback ? ["the host itself"] : []), ...r.allow.map((a) => a.text)].join(" and ");
     out.push(`published port ${r.port}/${r.protocol}: ${r.allowAny ? "open to anyone" : `only from ${who}`}`);
   }
-  if (fw.published.rules.some((r) => !r.allowAny) || fw.published.default === "deny") {
-    out.push("published ports: the same verdict for IPv6 through docker-proxy (INPUT) as for Docker's DNAT (FORWARD), every packet judged");
-  }
-  if (fw.published.default === "deny") {
-    out.push("other published ports: not reachable from outside (DNAT, docker-proxy's ports, and traffic routed straight to a container address)");
-  }
+  if (fw.published.default === "deny") out.push("other published ports: closed to outside; all judged alike through DNAT and docker-proxy (IPv6)");
+  else if (fw.published.rules.some((r) => !r.allowAny)) out.push("published ports: judged alike through Docker's DNAT and docker-proxy (IPv6)");
   if (fw.containers.blockMetadata) out.push("containers: instance metadata (169.254.169.254, fd00:ec2::254) blocked");
   if (fw.containers.block.length > 0) out.push(`containers: may not reach ${listSome(fw.containers.block.map((b) => b.text))}`);
   if (fw.containers.egressAllow.length > 0) {
     out.push(`containers: may reach only ${listSome(fw.containers.egressAllow.map((b) => b.text))} (and the DNS servers in use) outside the host`);
   }
   for (const f of model.portForwards) out.push(`port forward: ${f.listen}/${f.protocol} on the host to ${hostPort(f.family, f.address, f.port)}`);
-  if (model.portForwards.length > 0 && model.firewall.backend === "nftables") {
-    out.push("port forwards: also accepted first in iptables' DOCKER-USER (or a dropping FORWARD)");
-  }
-  if (hasPolicies(model)) out.push("policies: loaded before dockerd starts (docker.service drop-in), never removed when Docker stops");
+  if (hasPolicies(model)) out.push("policies: in force before dockerd starts, kept when Docker stops");
   return out;
 }
 

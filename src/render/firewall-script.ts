@@ -36,6 +36,8 @@ export function renderFirewallScript(model: Model): Artifact {
     // from daemon.json only where one is found at boot (`vpc`).
     egressFamilies: egressAllow ? (nft ? (needsVpcResolver(model) ? "4 6" : "") : families.map((f) => f.family).join(" ")) : "",
     forwardAccepts: plan.forwardAccepts,
+    // One word per accept: its family, then the rule after the chain name.
+    forwardAcceptLines: plan.forwardAccepts.map((a) => `${a.family} ${a.spec}`),
     forwardFamilies: [...new Set(plan.forwardAccepts.map((a) => a.family))].sort().join(" "),
     hostRange,
     statusParts: hostRange !== false || plan.forwardAccepts.length > 0,

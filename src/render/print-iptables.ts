@@ -83,6 +83,7 @@ function conntrack(ct: CtMatch): string {
   if (ct.origDstPort !== undefined) out.push(`--ctorigdstport ${ct.origDstPort}`);
   if (ct.replySrcPort !== undefined) out.push(`--ctreplsrcport ${ct.replySrcPort}`);
   if (ct.original) out.push("--ctdir ORIGINAL");
+  if (ct.reply) out.push("--ctdir REPLY");
   return out.join(" ");
 }
 

@@ -58,6 +58,7 @@ function conntrack(ct: CtMatch): string[] {
   if (ct.origDstPort !== undefined) out.push(`ct original proto-dst ${ct.origDstPort}`);
   if (ct.replySrcPort !== undefined) out.push(`ct reply proto-src ${ct.replySrcPort}`);
   if (ct.original) out.push("ct direction original");
+  if (ct.reply) out.push("ct direction reply");
   return out;
 }
 

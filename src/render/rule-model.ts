@@ -27,6 +27,8 @@ export interface CtMatch {
   replySrcPort?: number;
   /** The packet travels the way the connection was opened. */
   original?: true;
+  /** The packet travels the other way: a reply. */
+  reply?: true;
 }
 
 /** The sets dockinit fills on the host: egress allow-lists, docker-proxy's ports. */

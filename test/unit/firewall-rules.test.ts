@@ -16,11 +16,12 @@ function rules(yaml: string, family: 4 | 6, table: "nat" | "filter"): string[] {
 const U = "-A DOCKINIT-USER";
 const I = "-A DOCKINIT-INPUT";
 const O = "-m conntrack --ctstate DNAT";
-/** The host itself passes the docker-proxy path first. */
-const HOST = [`${I} -i lo -j RETURN`, `${I} -m addrtype --src-type LOCAL -j RETURN`];
+/** The host itself passes the docker-proxy path first, and so do replies: what a client sends is judged. */
+const HOST = [`${I} -i lo -j RETURN`, `${I} -m addrtype --src-type LOCAL -j RETURN`, `${I} -m conntrack --ctdir REPLY -j RETURN`];
 const NO_META = "containers: { block_metadata: false }";
 const INVALID = `${U} -m conntrack --ctstate INVALID -j DROP`;
-const CO = "-m conntrack --ctdir ORIGINAL";
+/** Replies pass the forward filter before any rule that judges what the opening side sends. */
+const REPLY = `${U} -m conntrack --ctdir REPLY -j RETURN`;
 
 const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter"; expected: string[] }[] = [
   {
@@ -44,7 +45,7 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }`,
     family: 6,
     table: "filter",
-    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 ${CO} -j DROP`, INVALID, `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 -j DROP`, INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 5432 -j DROP`],
   },
   {
     name: "published port allow-list (v4): every packet the client sends is judged, whatever the interface",
@@ -53,11 +54,12 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     table: "filter",
     expected: [
       ...HOST,
-      `${I} -s 198.51.100.0/24 -p tcp -m tcp --dport 5432 ${CO} -j RETURN`,
-      `${I} -p tcp -m tcp --dport 5432 ${CO} -j DROP`,
+      `${I} -s 198.51.100.0/24 -p tcp -m tcp --dport 5432 -j RETURN`,
+      `${I} -p tcp -m tcp --dport 5432 -j DROP`,
       INVALID,
-      `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j RETURN`,
-      `${U} -p tcp ${O} --ctorigdstport 5432 --ctdir ORIGINAL -j DROP`,
+      REPLY,
+      `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 5432 -j RETURN`,
+      `${U} -p tcp ${O} --ctorigdstport 5432 -j DROP`,
     ],
   },
   {
@@ -65,24 +67,31 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 2368, allow: [loopback] }] } }`,
     family: 4,
     table: "filter",
-    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 ${CO} -j DROP`, INVALID, `${U} -p tcp ${O} --ctorigdstport 2368 --ctdir ORIGINAL -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 -j DROP`, INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 2368 -j DROP`],
   },
   {
+    // In FORWARD a restricted port needs no drop of its own: the catch-all after its accepts drops the rest.
     name: "default deny: other DNAT, docker-proxy's ports and traffic routed straight to a container",
-    yaml: `firewall: { ${NO_META}, published: { default: deny, rules: [{ port: 443, allow: [any] }] } }`,
+    yaml: `firewall: { ${NO_META}, published: { default: deny, rules: [{ port: 443, allow: [any] }, { port: 8080, allow: [198.51.100.0/24] }] } }`,
     family: 4,
     table: "filter",
     expected: [
       ...HOST,
-      `${I} -p tcp -m tcp --dport 443 ${CO} -j RETURN`,
-      `${I} -p tcp -m set --match-set dockinit-proxy-tcp dst ${CO} -j DROP`,
-      `${I} -p udp -m set --match-set dockinit-proxy-udp dst ${CO} -j DROP`,
+      `${I} -p tcp -m tcp --dport 443 -j RETURN`,
+      `${I} -s 198.51.100.0/24 -p tcp -m tcp --dport 8080 -j RETURN`,
+      // The docker-proxy path keeps the port's own drop: the set holds a port only once dockinit-proxy ran for it.
+      `${I} -p tcp -m tcp --dport 8080 -j DROP`,
+      `${I} -p tcp -m set --match-set dockinit-proxy-tcp dst -j DROP`,
+      `${I} -p udp -m set --match-set dockinit-proxy-udp dst -j DROP`,
       INVALID,
-      `${U} -p tcp ${O} --ctorigdstport 443 --ctdir ORIGINAL -j RETURN`,
+      REPLY,
+      `${U} -p tcp ${O} --ctorigdstport 443 -j RETURN`,
+      `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 8080 -j RETURN`,
       `${U} -p icmp -m conntrack --ctstate RELATED -j RETURN`,
-      `${U} ${O} --ctdir ORIGINAL -j DROP`,
-      `${U} -o docker+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT`,
-      `${U} -o br-+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT`,
+      `${U} ${O} -j DROP`,
+      // Every DNAT was judged above: what reaches a bridge now was routed to a container's address.
+      `${U} -o docker+ -j DOCKINIT-DIRECT`,
+      `${U} -o br-+ -j DOCKINIT-DIRECT`,
       "-A DOCKINIT-DIRECT -i docker+ -j RETURN",
       "-A DOCKINIT-DIRECT -i br-+ -j RETURN",
       "-A DOCKINIT-DIRECT -j DROP",
@@ -95,8 +104,9 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     table: "filter",
     expected: [
       INVALID,
-      `${U} -d 10.0.0.0/8 -m conntrack --ctdir ORIGINAL -j DROP`,
-      `${U} -m conntrack --ctdir ORIGINAL -j DOCKINIT-EGRESS`,
+      REPLY,
+      `${U} -d 10.0.0.0/8 -j DROP`,
+      `${U} -j DOCKINIT-EGRESS`,
       "-A DOCKINIT-EGRESS -o docker+ -j RETURN",
       "-A DOCKINIT-EGRESS -o br-+ -j RETURN",
       "-A DOCKINIT-EGRESS -m set ! --match-set dockinit-egress4 dst -j DROP",
@@ -144,19 +154,17 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
   it("published ports: allow-lists and default deny on the original destination port, accepts only end dockinit's chain", () => {
     const c = nftChains("  published:\n    default: deny\n    rules:\n      - { port: 8080, allow: [203.0.113.0/24, 2001:db8:20::50] }\n      - { port: 2368, allow: [loopback] }\n  containers: { block_metadata: false }");
     const P = "meta l4proto tcp ct status dnat ct original proto-dst";
-    const O = "ct direction original";
     expect(c.forward).toEqual([
       "type filter hook forward priority filter - 10; policy accept;",
       "ct state invalid drop",
-      `ip saddr 203.0.113.0/24 ${P} 8080 ${O} accept`,
-      `ip6 saddr 2001:db8:20::50/128 ${P} 8080 ${O} accept`,
-      `${P} 8080 ${O} drop`,
-      `${P} 2368 ${O} drop`,
+      "ct direction reply accept",
+      `ip saddr 203.0.113.0/24 ${P} 8080 accept`,
+      `ip6 saddr 2001:db8:20::50/128 ${P} 8080 accept`,
       "meta l4proto icmp ct state related accept",
       "meta l4proto ipv6-icmp ct state related accept",
-      `ct status dnat ${O} drop`,
-      `oifname "docker*" ct status & dnat == 0 ${O} jump direct`,
-      `oifname "br-*" ct status & dnat == 0 ${O} jump direct`,
+      "ct status dnat drop",
+      'oifname "docker*" jump direct',
+      'oifname "br-*" jump direct',
     ]);
     // Routed straight to a container from outside: dropped unless it comes from a bridge.
     expect(c.direct).toEqual(['iifname "docker*" return', 'iifname "br-*" return', "drop"]);
@@ -165,12 +173,13 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
       "type filter hook input priority filter - 10; policy accept;",
       'iifname "lo" accept',
       "fib saddr type local accept",
-      `ip saddr 203.0.113.0/24 tcp dport 8080 ${O} accept`,
-      `ip6 saddr 2001:db8:20::50/128 tcp dport 8080 ${O} accept`,
-      `tcp dport 8080 ${O} drop`,
-      `tcp dport 2368 ${O} drop`,
-      `tcp dport @proxy_tcp ${O} drop`,
-      `udp dport @proxy_udp ${O} drop`,
+      "ct direction reply accept",
+      "ip saddr 203.0.113.0/24 tcp dport 8080 accept",
+      "ip6 saddr 2001:db8:20::50/128 tcp dport 8080 accept",
+      "tcp dport 8080 drop",
+      "tcp dport 2368 drop",
+      "tcp dport @proxy_tcp drop",
+      "udp dport @proxy_udp drop",
     ]);
     expect(c.proxy_tcp).toEqual(["type inet_service"]);
   });
@@ -179,7 +188,7 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     const c = nftChains("  containers: { block_metadata: false, egress_allow: [198.51.100.0/24] }");
     expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24, 169.254.169.253/32 }"]);
     expect(c.egress6).toEqual(["type ipv6_addr", "flags interval", "auto-merge"]);
-    expect(c.forward?.slice(2)).toEqual(["ct direction original jump egress"]);
+    expect(c.forward?.slice(2)).toEqual(["ct direction reply accept", "jump egress"]);
     expect(c.egress).toEqual(['oifname "docker*" return', 'oifname "br-*" return', "ip daddr != @egress4 drop", "ip6 daddr != @egress6 drop"]);
   });
 
@@ -217,7 +226,7 @@ describe("dockinit explain", () => {
       expect(line, line).toMatch(/ {4}# \S/);
     }
     expect(text).not.toContain("@EXT_IF@");
-    expect(text).toContain("-A DOCKINIT-USER -s 203.0.113.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 --ctdir ORIGINAL -j RETURN    # published port 8080/tcp: allow from 203.0.113.0/24\n");
+    expect(text).toContain("-A DOCKINIT-USER -s 203.0.113.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -j RETURN    # published port 8080/tcp: allow from 203.0.113.0/24\n");
   });
 });
 
