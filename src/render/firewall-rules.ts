@@ -292,7 +292,7 @@ function summarise(model: Model): string[] {
     const who = [...(r.allowLoopback ? ["the host itself"] : []), ...r.allow.map((a) => a.text)].join(" and ");
     out.push(`published port ${r.port}/${r.protocol}: ${r.allowAny ? "open to anyone" : `only from ${who}`}`);
   }
-  if (fw.published.default === "deny") out.push("other published ports: closed to outside; all judged alike through DNAT and docker-proxy (IPv6)");
+  if (fw.published.default === "deny") out.push("other published ports: closed to outside, through DNAT and docker-proxy (IPv6) alike");
   else if (fw.published.rules.some((r) => !r.allowAny)) out.push("published ports: judged alike through Docker's DNAT and docker-proxy (IPv6)");
   if (fw.containers.blockMetadata) out.push("containers: instance metadata (169.254.169.254, fd00:ec2::254) blocked");
   if (fw.containers.block.length > 0) out.push(`containers: may not reach ${listSome(fw.containers.block.map((b) => b.text))}`);

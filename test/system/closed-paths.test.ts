@@ -197,5 +197,13 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
         await stream.stop();
       }
     });
+
+    it("(after remove) apply closes docker-proxy's ports again though no proxy restarted: it finds the ports of the proxies running", async () => {
+      // remove took docker-proxy's sets with it; dockinit-proxy filled them as each proxy started, long before.
+      expect(await v6(5000, ADDR.clientV6)).toSatisfy(dropped);
+      expect(await v6(8080, ADDR.serverV6)).toSatisfy(dropped);
+      expect(await v6(8080, ADDR.clientV6)).toSatisfy(got);
+      expect(await v6(443, ADDR.serverV6)).toSatisfy(got);
+    });
   });
 }
