@@ -42,7 +42,7 @@ import {
   type RunOptions,
 } from "../system/lib/exec.js";
 import { mountsUnder, unmountUnder } from "../system/lib/mounts.js";
-import { interpretClient, socatClientArgs, udpOnceMore, type ConnectOptions, type ConnectResult } from "../system/lib/topology.js";
+import { interpretClient, socatClientArgs, udpAttempts, type ConnectOptions, type ConnectResult } from "../system/lib/topology.js";
 
 /**
  * The Debian suites a guest (and a chrooted engine, see lib/engine.ts) can be
@@ -675,8 +675,8 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
       await startSystem();
       return { offMs, startMs: timings.startMs };
     },
-    // A UDP attempt that heard nothing is tried once more (udpOnceMore).
-    connectFromContainer: (o) => udpOnceMore(o.proto, async () => {
+    // A UDP attempt that heard nothing is tried again (udpAttempts).
+    connectFromContainer: (o) => udpAttempts(o.proto, async () => {
       const timeoutMs = o.timeoutMs ?? 4_000;
       const proto = o.proto ?? "tcp";
       const name = `di-c-${randomBytes(4).toString("hex")}`;

@@ -141,8 +141,8 @@ async function teardown(env: Partial<Env> | undefined): Promise<void> {
 /** Source port upstream saw for one connection from a container in the guest. */
 async function portSeen(env: Env, o: { sourcePort: number; network?: string; proto?: Proto }): Promise<number> {
   await flushConntrack(env.topo.host);
-  // A UDP client that heard nothing tries once more (the guest's
-  // connectFromContainer, through udpOnceMore); the port upstream saw is what is asserted.
+  // A UDP client that heard nothing tries again (the guest's
+  // connectFromContainer, through udpAttempts); the port upstream saw is what is asserted.
   return peerPort(await env.guest.connectFromContainer({ addr: ADDR.serverV4, port: PORT, proto: o.proto ?? "tcp", sourcePort: o.sourcePort, network: o.network, timeoutMs: 4_000 }));
 }
 

@@ -33,7 +33,7 @@ import {
 } from "./exec.js";
 import type { Engine } from "./engine.js";
 import { unmountUnder } from "./mounts.js";
-import { interpretClient, socatClientArgs, udpOnceMore, type ConnectOptions, type ConnectResult } from "./topology.js";
+import { interpretClient, socatClientArgs, udpAttempts, type ConnectOptions, type ConnectResult } from "./topology.js";
 
 /** The docker CLI matching the 20.10 daemon (/usr/local/bin/docker is a different, newer client). */
 export const DOCKER_CLI = "/usr/bin/docker";
@@ -401,8 +401,8 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
       args.push(...(o.args ?? []), name);
       return dockerOk(args);
     },
-    // A UDP attempt that heard nothing is tried once more (udpOnceMore).
-    connectFromContainer: (o) => udpOnceMore(o.proto, async () => {
+    // A UDP attempt that heard nothing is tried again (udpAttempts).
+    connectFromContainer: (o) => udpAttempts(o.proto, async () => {
       const timeoutMs = o.timeoutMs ?? 3_000;
       const proto = o.proto ?? "tcp";
       const name = `di-c-${randomBytes(4).toString("hex")}`;
