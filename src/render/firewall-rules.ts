@@ -179,10 +179,9 @@ function forwardRules(model: Model): Rule[] {
   if (c.blockMetadata) {
     for (const family of [4, 6] as const) add([{ dst: METADATA_CIDR[family] }], { drop: true }, "nothing forwarded reaches instance metadata (containers' credentials)");
   }
-  // Every rule below judges what the side that opened a connection sends.
-  if (c.block.length > 0 || c.egressAllow.length > 0 || fw.published.rules.length > 0 || fw.published.default === "deny") {
-    add([{ ct: { reply: true } }], { pass: true }, "replies: pass (what was let in may answer)");
-  }
+  // Every rule from here on judges what the side that opened a connection
+  // sends: when there is one, replies pass before it (spliced in below).
+  const judgedFrom = out.length;
   for (const dst of c.block) add([{ dst }], { drop: true }, `nothing forwarded reaches ${dst.text}`);
   if (c.egressAllow.length > 0) {
     // Whatever leaves by an interface that is not a Docker bridge (every ENI,
@@ -224,6 +223,7 @@ function forwardRules(model: Model): Rule[] {
     for (const b of BRIDGE_PATTERNS) add([{ iif: b }], { pass: true }, "from another container: Docker's own rules decide", "direct");
     add([], { drop: true }, "routed straight to a container address from outside: drop", "direct");
   }
+  if (out.length > judgedFrom) out.splice(judgedFrom, 0, { chain: "forward", match: [{ ct: { direction: "reply" } }], verdict: { pass: true }, means: "replies: pass (what was let in may answer)" });
   return out;
 }
 
@@ -263,7 +263,7 @@ function inputRules(model: Model): Rule[] {
     { chain: "input", match: [{ localAddress: "src" }], verdict: { pass: true }, means: "the host itself (its own addresses): pass" },
     // What a client sends is judged below: replies to the host's own
     // connections from the same local port are not a client's.
-    { chain: "input", match: [{ ct: { reply: true } }], verdict: { pass: true }, means: "replies to the host's own connections: pass" },
+    { chain: "input", match: [{ ct: { direction: "reply" } }], verdict: { pass: true }, means: "replies to the host's own connections: pass" },
     ...out,
   ];
 }

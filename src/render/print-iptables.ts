@@ -82,8 +82,7 @@ function conntrack(ct: CtMatch): string {
   if (ct.replySrc) out.push(`--ctreplsrc ${iptablesAddress(ct.replySrc.family, ct.replySrc.address)}`);
   if (ct.origDstPort !== undefined) out.push(`--ctorigdstport ${ct.origDstPort}`);
   if (ct.replySrcPort !== undefined) out.push(`--ctreplsrcport ${ct.replySrcPort}`);
-  if (ct.original) out.push("--ctdir ORIGINAL");
-  if (ct.reply) out.push("--ctdir REPLY");
+  if (ct.direction) out.push(`--ctdir ${ct.direction.toUpperCase()}`);
   return out.join(" ");
 }
 

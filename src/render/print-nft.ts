@@ -57,8 +57,7 @@ function conntrack(ct: CtMatch): string[] {
   if (ct.replySrc) out.push(`ct reply ${ip(ct.replySrc.family)} saddr ${ct.replySrc.address}`);
   if (ct.origDstPort !== undefined) out.push(`ct original proto-dst ${ct.origDstPort}`);
   if (ct.replySrcPort !== undefined) out.push(`ct reply proto-src ${ct.replySrcPort}`);
-  if (ct.original) out.push("ct direction original");
-  if (ct.reply) out.push("ct direction reply");
+  if (ct.direction) out.push(`ct direction ${ct.direction}`);
   return out;
 }
 

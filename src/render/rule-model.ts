@@ -25,10 +25,8 @@ export interface CtMatch {
   origDstPort?: number;
   /** Source port of the reply (a port forward's target port). */
   replySrcPort?: number;
-  /** The packet travels the way the connection was opened. */
-  original?: true;
-  /** The packet travels the other way: a reply. */
-  reply?: true;
+  /** The way the packet travels: as the connection was opened, or back (a reply). */
+  direction?: "original" | "reply";
 }
 
 /** The sets dockinit fills on the host: egress allow-lists, docker-proxy's ports. */

@@ -39,13 +39,13 @@ const rows: { name: string; rule: Rule; iptables: string; nft: string }[] = [
   },
   {
     name: "conntrack options in libxt_conntrack's save order",
-    rule: { chain: "forward", match: [{ proto: "tcp" }, { ct: { original: true, replySrcPort: 80, origDstPort: 9000, replySrc: { family: 4, address: "198.51.100.10" }, state: "dnat" } }], verdict: { accept: true }, means },
+    rule: { chain: "forward", match: [{ proto: "tcp" }, { ct: { direction: "original", replySrcPort: 80, origDstPort: 9000, replySrc: { family: 4, address: "198.51.100.10" }, state: "dnat" } }], verdict: { accept: true }, means },
     iptables: "-A DOCKINIT-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 --ctdir ORIGINAL -j ACCEPT",
     nft: "meta l4proto tcp ct status dnat ct reply ip saddr 198.51.100.10 ct original proto-dst 9000 ct reply proto-src 80 ct direction original accept",
   },
   {
     name: "not DNAT, jump",
-    rule: { chain: "forward", match: [{ oif: "br-+" }, { ct: { state: "dnat", notState: true, original: true } }], verdict: { jump: "direct" }, means },
+    rule: { chain: "forward", match: [{ oif: "br-+" }, { ct: { state: "dnat", notState: true, direction: "original" } }], verdict: { jump: "direct" }, means },
     iptables: "-A DOCKINIT-USER -o br-+ -m conntrack ! --ctstate DNAT --ctdir ORIGINAL -j DOCKINIT-DIRECT",
     nft: 'oifname "br-*" ct status & dnat == 0 ct direction original jump direct',
   },
@@ -69,7 +69,7 @@ const rows: { name: string; rule: Rule; iptables: string; nft: string }[] = [
   },
   {
     name: "docker-proxy's ports",
-    rule: { chain: "input", match: [{ set: { kind: "proxy", protocol: "udp" }, proto: "udp" }, { ct: { original: true } }], verdict: { drop: true }, means },
+    rule: { chain: "input", match: [{ set: { kind: "proxy", protocol: "udp" }, proto: "udp" }, { ct: { direction: "original" } }], verdict: { drop: true }, means },
     iptables: "-A DOCKINIT-INPUT -p udp -m set --match-set dockinit-proxy-udp dst -m conntrack --ctdir ORIGINAL -j DROP",
     nft: "udp dport @proxy_udp ct direction original drop",
   },
