@@ -53,7 +53,7 @@ export default defineConfig({
   plugins: [hbsPlugin, versionPlugin],
   test: {
     provide: { updating },
-    // The compatibility table's raw data (README "compat" section, scripts/compat.mjs).
+    // The compatibility table's raw data (docs/compatibility.md, scripts/compat.mjs).
     reporters: ["default", "./test/support/compat-reporter.ts"],
     projects: [
       {

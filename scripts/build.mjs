@@ -1,14 +1,23 @@
-// Build: the CLI as one CommonJS file (bin/dockinit.cjs) with templates
-// precompiled, and the library as ESM (dist/index.js) with type declarations.
-// Bundling is what keeps `dockinit render` close to bare node start-up.
+// Build: the CLI as one CommonJS file (bin/dockinit-main.cjs, started by the
+// launcher bin/dockinit.cjs) with templates precompiled, and the library twice,
+// as ES module (dist/index.js) and CommonJS (dist/index.cjs), each with its own
+// type declarations (dist/index.d.ts, dist/index.d.cts): one bundled
+// declaration file per format, so no relative import inside them can resolve
+// to the other format's files. Bundling is what keeps `dockinit render` close
+// to bare node start-up. `npm ci` and `npm pack` run this too (`prepare`): a
+// package packed from a clean checkout has everything `files` lists.
 import { readFile } from "node:fs/promises";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { execFileSync } from "node:child_process";
+import { isAbsolute, join, resolve } from "node:path";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { build } from "esbuild";
 import { precompileHbs } from "./hbs-precompile.mjs";
+
+const require = createRequire(import.meta.url);
 
 const hbsPlugin = {
   name: "hbs",
@@ -35,8 +44,21 @@ const lazyChildProcess = {
 
 // package.json is the one source of the version (src/version.ts): put in as a
 // literal, so no run reads package.json at start-up.
-const { version } = JSON.parse(await readFile("package.json", "utf8"));
-const define = { __DOCKINIT_VERSION__: JSON.stringify(version) };
+const pkg = JSON.parse(await readFile("package.json", "utf8"));
+const define = { __DOCKINIT_VERSION__: JSON.stringify(pkg.version) };
+
+// The declarations take longest: tsc emits them into a scratch folder while
+// esbuild and the code cache run below, then rollup-plugin-dts bundles them
+// (see buildTypes). --noCheck: checking is `npm run typecheck`'s (CI runs it);
+// here it would only add a second to every `npm ci` (prepare), not change a byte.
+rmSync("dist", { recursive: true, force: true });
+mkdirSync("dist");
+const typesDir = mkdtempSync(join(tmpdir(), "dockinit-types-"));
+/** Settles to tsc's failure, or undefined: awaited after the other steps. */
+const tscFailure = promisify(execFile)(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--noCheck", "--outDir", typesDir]).then(
+  () => undefined,
+  (err) => new Error(`tsc -p tsconfig.build.json failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`),
+);
 
 const common = { bundle: true, platform: "node", target: "node20", plugins: [hbsPlugin, lazyChildProcess], legalComments: "none", logLevel: "warning", define };
 
@@ -75,14 +97,51 @@ for (const name of readdirSync("bin")) if (/^dockinit-main\.cjs\..*cache$/.test(
   rmSync(tmp, { recursive: true, force: true });
 }
 
-await build({
-  ...common,
-  entryPoints: ["src/index.ts"],
-  outfile: "dist/index.js",
-  format: "esm",
-  packages: "external",
-});
+// The library: what package.json's dependencies name stays an import (the
+// user's install holds it, deduplicated with theirs); the rest is bundled: the
+// Handlebars runtime, which is all of Handlebars the precompiled templates
+// need (its compiler, a development dependency, runs only here).
+const external = Object.keys(pkg.dependencies ?? {}).flatMap((name) => [name, `${name}/*`]);
+const library = { ...common, entryPoints: ["src/index.ts"], external };
+await Promise.all([build({ ...library, outfile: "dist/index.js", format: "esm" }), build({ ...library, outfile: "dist/index.cjs", format: "cjs" })]);
 
-if (!process.argv.includes("--no-types")) {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+try {
+  const failure = await tscFailure;
+  if (failure) throw failure;
+  await buildTypes(join(typesDir, "index.d.ts"));
+} finally {
+  rmSync(typesDir, { recursive: true, force: true });
+}
+
+/**
+ * One declaration file for each format, the same text: it imports only other
+ * packages (zod, which ships types for both), so under "require" it resolves
+ * to their CommonJS declarations and under "import" to their ES ones, and no
+ * relative import is left to resolve to the other format's files. Buffer in
+ * the API is @types/node's, which the reference says (skipLibCheck: false
+ * would report an unknown Buffer otherwise).
+ */
+async function buildTypes(entry) {
+  const { rollup } = await import("rollup");
+  const { dts } = await import("rollup-plugin-dts");
+  const bundle = await rollup({
+    input: entry,
+    plugins: [dts()],
+    // Other packages' types stay imports (what the user's install resolves).
+    external: (id) => !id.startsWith(".") && !isAbsolute(id),
+    onwarn: (warning) => {
+      throw new Error(`rollup-plugin-dts: ${warning.message}`);
+    },
+  });
+  const { output } = await bundle.generate({ format: "es" });
+  await bundle.close();
+  if (output.length !== 1) throw new Error(`rollup-plugin-dts wrote ${output.length} files, expected one`);
+  // A type from a package the install does not have would be an error in
+  // every user's project: only dependencies (and Node's own modules) may be named.
+  const packageOf = (id) => id.split("/").slice(0, id.startsWith("@") ? 2 : 1).join("/");
+  const undeclared = output[0].imports.filter((id) => !id.startsWith("node:") && !(packageOf(id) in (pkg.dependencies ?? {})));
+  if (undeclared.length > 0) throw new Error(`the declarations import ${undeclared.join(", ")}, which package.json's dependencies do not name`);
+  const text = `/// <reference types="node" />\n${output[0].code}`;
+  writeFileSync("dist/index.d.ts", text);
+  writeFileSync("dist/index.d.cts", text);
 }

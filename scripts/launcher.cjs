@@ -4,11 +4,16 @@
 // start-up, and a cache taken after a run holds every function that run
 // compiled. V8 accepts a cache only from its own version (and flags), so there
 // is one per V8 version, looked for in this order:
-//   bin/dockinit-main.cjs.<v8>.cache — made by the build, for the Node that built it;
 //   $XDG_CACHE_HOME (or ~/.cache)/dockinit/dockinit-main.<build>.<v8>.cache —
-//     for any other Node: written at the exit of a run that found no cache (or
-//     had it rejected, see cachedDataRejected); nothing is written, and nothing
-//     said, when that directory cannot be written.
+//     the user's own: written at the exit of a run that found no cache, or had
+//     the one it found rejected (see cachedDataRejected: another Node, or flags
+//     such as NODE_OPTIONS=--max-old-space-size change what V8 accepts);
+//     nothing is written, and nothing said, when that directory cannot be
+//     written (no HOME, a read-only home);
+//   bin/dockinit-main.cjs.<v8>.cache — made by the build, for the Node that
+//     built it, and shipped in the package.
+// Nothing is ever written next to the bundle (except by the build): an
+// install folder may be read-only, or shared between users.
 // <build> is the start of the bundle's sha256, filled in by the build: V8
 // checks a cache against the source's length only, so the name ties it to
 // these exact bytes.
@@ -36,7 +41,7 @@ const building = process.env.DOCKINIT_WRITE_CODE_CACHE === "1"; // scripts/build
 
 let cachedData;
 let from;
-for (const f of building ? [] : [shipped, own].filter(Boolean)) {
+for (const f of building ? [] : [own, shipped].filter(Boolean)) {
   try {
     cachedData = fs.readFileSync(f);
     from = f;
@@ -48,8 +53,10 @@ for (const f of building ? [] : [shipped, own].filter(Boolean)) {
 const script = new vm.Script(Module.wrap(fs.readFileSync(file, "utf8")), { filename: file, cachedData });
 
 // The build writes the shipped cache (and fails if it cannot); a run writes
-// its own cache when it found none, or V8 rejected its own (never into bin/).
-const needsOwn = from === undefined || (from === own && script.cachedDataRejected);
+// its own cache when it found none, or V8 rejected the one it found (never
+// into bin/). The user's own comes first, so a rejected shipped cache is read
+// no more once an own one is there.
+const needsOwn = from === undefined || script.cachedDataRejected;
 const target = building ? shipped : needsOwn ? own : undefined;
 if (target) process.once("exit", () => saveCache(target));
 

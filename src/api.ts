@@ -4,7 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DEFAULT_CONFIG, DEFAULT_CONFIG_NAME } from "./config/default.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./config/errors.js";
-import { locate, MAX_CONFIG_BYTES, parseConfig } from "./config/load.js";
+import { decodeConfigText, locate, MAX_CONFIG_BYTES, parseConfig } from "./config/load.js";
 import { buildModel, MAX_REFERENCED_BYTES, type FileReader, type Model } from "./model.js";
 import { renderBundle as renderModel, type Bundle } from "./bundle/render-bundle.js";
 
@@ -52,17 +52,21 @@ export function loadConfigString(source: string, opts: { file?: string; files?: 
 
 /** Read and validate a dockinit.yaml; referenced files are read relative to it. */
 export function loadConfig(path: string): LoadResult {
-  let source: string;
+  let bytes: Buffer;
   try {
     if (statSync(path).size > MAX_CONFIG_BYTES) {
       return { diagnostics: [{ ...diagnostic("DI004", `${path} is larger than ${MAX_CONFIG_BYTES} bytes`), file: path }], file: path, source: "" };
     }
-    source = readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? String(err);
     return { diagnostics: [{ ...diagnostic("DI005", `cannot read ${path} (${why})`), file: path }], file: path, source: "" };
   }
-  return loadConfigString(source, { file: path, files: directoryReader(dirname(path)) });
+  // The raw bytes, decoded strictly: readFileSync(path, "utf8") would turn a
+  // Latin-1 or binary file into U+FFFD replacements and a screen of errors.
+  const text = decodeConfigText(bytes);
+  if (text.diagnostic) return { diagnostics: [{ ...text.diagnostic, file: path }], file: path, source: "" };
+  return loadConfigString(text.source, { file: path, files: directoryReader(dirname(path)) });
 }
 
 /** The built-in default configuration (the seed scenario). */

@@ -1,7 +1,7 @@
 // dockinit as a library: `import { loadConfig, renderBundle } from "dockinit"`.
 export { loadConfig, loadConfigString, loadDefaultConfig, renderBundle, directoryReader, userDataBase64 } from "./api.js";
 export type { LoadResult, RenderResult } from "./api.js";
-export { writeBundle, bundleEntries, type BundleEntry, type WriteOutcome } from "./bundle/emit.js";
+export { writeBundle, bundleEntries, OutputFolderNotOwned, type BundleEntry, type WriteOutcome } from "./bundle/emit.js";
 export type { Bundle, Manifest, ManifestFile } from "./bundle/render-bundle.js";
 export { USER_DATA_BUDGET } from "./bundle/user-data.js";
 export { configJsonSchema } from "./config/schema.js";

@@ -4,7 +4,7 @@
 import { posix } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { diagnostic, type Diagnostic } from "./config/errors.js";
-import { parseCidr, parseHostPort, parsePortRange, type Cidr, type Family, type PortRange } from "./config/net.js";
+import { hostBitsCleared, isIpv4CatchAll, isIpv6CatchAll, parseCidr, parseHostPort, parsePortRange, type Cidr, type Family, type PortRange } from "./config/net.js";
 import { AMAZON_RESOLVER, type Config } from "./config/schema.js";
 import { findSecrets, findSecretsInFile } from "./config/secrets.js";
 import { RESERVED_PATHS } from "./host-paths.js";
@@ -203,6 +203,60 @@ const cidrs = (list: readonly string[]): Cidr[] =>
     return c ? [c] : [];
   });
 
+/**
+ * Every list of networks in the config, with what 0.0.0.0/0 alone means there:
+ * each list is enforced per address family (iptables and ip6tables, or an
+ * nftables set per family), so an IPv4 catch-all says nothing about IPv6.
+ */
+function networkLists(config: Config): { path: (string | number)[]; entries: readonly string[]; ipv4Only: string; hint: string }[] {
+  const anyOrV6 = "add `::/0` to the list, or write `any`";
+  return [
+    {
+      path: ["ephemeral_ports", "sources"],
+      entries: config.ephemeral_ports.sources,
+      ipv4Only: "rewrites the source ports of IPv4 connections only: IPv6 connections leave with theirs",
+      hint: anyOrV6,
+    },
+    ...config.firewall.published.rules.map((r, i) => ({
+      path: ["firewall", "published", "rules", i, "allow"],
+      entries: r.allow,
+      ipv4Only: `admits every IPv4 client of port ${r.port}/${r.protocol} but no IPv6 client: IPv6 connections to it are dropped`,
+      hint: anyOrV6,
+    })),
+    {
+      path: ["firewall", "containers", "block"],
+      entries: config.firewall.containers.block,
+      ipv4Only: "blocks every IPv4 destination but no IPv6 one: containers still reach IPv6 destinations",
+      hint: "add `::/0` to the list to block IPv6 destinations as well",
+    },
+    {
+      path: ["firewall", "containers", "egress_allow"],
+      entries: config.firewall.containers.egress_allow,
+      ipv4Only: "lets containers reach every IPv4 destination but no IPv6 one: IPv6 destinations are dropped",
+      hint: "add `::/0` to the list (or remove egress_allow to let containers reach every destination)",
+    },
+  ];
+}
+
+/** DI033 (an IPv4 catch-all without ::/0 or `any`) and DI034 (host bits set) in every network list. */
+function networkWarnings(config: Config): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const list of networkLists(config)) {
+    const coversIpv6 = list.entries.some((e) => e === "any" || isIpv6CatchAll(e));
+    list.entries.forEach((entry, j) => {
+      if (!coversIpv6 && isIpv4CatchAll(entry)) {
+        out.push(diagnostic("DI033", `${entry} ${list.ipv4Only}`, [...list.path, j], list.hint));
+      }
+      const network = hostBitsCleared(entry);
+      if (network) {
+        const one = `${entry.slice(0, entry.indexOf("/"))}/${network.family === 4 ? 32 : 128}`;
+        out.push(diagnostic("DI034", `${entry} has host bits set: it stands for the whole network ${network.text}`, [...list.path, j], `write ${network.text}, or ${one} for that one address`));
+      }
+    });
+  }
+  return out;
+}
+
 export type Backend = "iptables" | "nftables";
 
 /**
@@ -239,6 +293,8 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
   if (ep.enabled && match.low >= to.low && match.high <= to.high) {
     diags.push(diagnostic("DI028", `match ${ep.match} lies inside to ${ep.to}: no port would be rewritten`, ["ephemeral_ports", "match"]));
   }
+
+  diags.push(...networkWarnings(config));
 
   const settings = config.docker.daemon.settings;
   const dockerFirewall: Backend = settings["firewall-backend"] === "nftables" ? "nftables" : "iptables";

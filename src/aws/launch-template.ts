@@ -129,7 +129,7 @@ export interface Ec2ClientSettings {
   /** Undefined: left to the SDK's own chain (the profile's `region`). */
   region?: string;
   /** Where the region came from, for messages. */
-  regionSource: "--region" | "AWS_REGION" | "launch_template.region" | "sdk";
+  regionSource: "--region" | "launch_template.region" | "AWS_REGION" | "sdk";
   profile?: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -138,19 +138,22 @@ export interface Ec2ClientSettings {
 
 /**
  * Resolve the client settings from flags, the environment the CLI was given
- * and dockinit.yaml. The order is the SDK's own (flags first, then
- * AWS_REGION/AWS_PROFILE/AWS_ENDPOINT_URL_EC2/...), with dockinit.yaml's
- * `launch_template.region` after the environment and before the profile's
- * region. The SDK would read process.env itself; resolving from `env`
+ * and dockinit.yaml. The region: --region, then dockinit.yaml's
+ * `launch_template.region`, then AWS_REGION, then the profile's. The file
+ * comes before the environment because it names where the template lives: a
+ * shell's AWS_REGION left over from other work must not send `push --create`
+ * to another region (the CLI warns when the two differ). The rest follows the
+ * SDK's own order (flags, then AWS_PROFILE/AWS_ENDPOINT_URL_EC2/...). The SDK
+ * would read process.env itself; resolving from `env`
  * explicitly makes the CLI honour the environment it is handed (in-process
  * tests hand it one), and is the same thing for the real binary.
  */
 export function resolveEc2ClientSettings(flags: AwsFlags, env: Record<string, string | undefined>, configRegion?: string): Ec2ClientSettings {
   const settings: Ec2ClientSettings = { regionSource: "sdk" };
-  const region = nonEmpty(flags.region) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(configRegion);
+  const region = nonEmpty(flags.region) ?? nonEmpty(configRegion) ?? nonEmpty(env.AWS_REGION);
   if (region) {
     settings.region = region;
-    settings.regionSource = nonEmpty(flags.region) ? "--region" : nonEmpty(env.AWS_REGION) ? "AWS_REGION" : "launch_template.region";
+    settings.regionSource = nonEmpty(flags.region) ? "--region" : nonEmpty(configRegion) ? "launch_template.region" : "AWS_REGION";
   }
   const profile = nonEmpty(flags.profile) ?? nonEmpty(env.AWS_PROFILE);
   if (profile) settings.profile = profile;
@@ -299,7 +302,7 @@ export function describeAwsError(err: unknown, ctx: ErrorContext): AwsFailure {
     return fail("credentials", `no usable AWS credentials (${detail}); set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
   }
   if (/region is missing/i.test(detail)) {
-    return fail("region", "no AWS region: pass --region, set AWS_REGION, or set launch_template.region in dockinit.yaml");
+    return fail("region", "no AWS region: pass --region, set launch_template.region in dockinit.yaml, or set AWS_REGION");
   }
   if (THROTTLED.has(code) || e.$retryable?.throttling) {
     return fail("throttled", `${service} is throttling requests (${code}); ${ctx.operation} still failed${tried || " after the SDK's retries"}; wait a minute and run again`);

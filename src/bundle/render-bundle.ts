@@ -96,6 +96,19 @@ function manifestOf(model: Model, files: Artifact[], packed: PackedUserData): Ma
   };
 }
 
+/**
+ * DI047's hint for this user-data: turning gzip on helps only when it is off,
+ * so say so only then, and only as far as it goes (gzip is tried to find out;
+ * this runs on the failure path alone).
+ */
+function oversizeHint(model: Model, cloudConfig: string, packed: PackedUserData): string {
+  const moveOut = "move large files out of user-data (fetch them at boot, e.g. from S3 or SSM Parameter Store, or bake them into the AMI) or make them smaller";
+  if (packed.encoding === "gzip") return `user-data is already gzipped (user_data.gzip: ${model.userData.gzip}); ${moveOut}`;
+  const gzipped = packUserData({ ...model, userData: { ...model.userData, gzip: "always" } }, cloudConfig).bytes.length;
+  if (gzipped <= USER_DATA_BUDGET) return `set \`user_data.gzip: auto\` (it is ${model.userData.gzip}): gzipped, user-data is ${gzipped} bytes`;
+  return `gzip would not be enough (${gzipped} bytes gzipped); ${moveOut}, then set \`user_data.gzip: auto\``;
+}
+
 export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diagnostic[] } {
   const files = renderArtifacts(model);
   const cloudConfig = renderCloudConfig(model, files);
@@ -112,7 +125,7 @@ export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diag
       .join(", ");
     const how = packed.encoding === "gzip" ? `${packed.rawBytes} bytes raw, ${packed.bytes.length} gzipped` : `${packed.bytes.length} bytes (gzip: ${model.userData.gzip})`;
     return {
-      diagnostics: [diagnostic("DI047", `user-data is ${how}; EC2 allows ${USER_DATA_BUDGET}. Largest: ${largest}`, ["user_data"])],
+      diagnostics: [diagnostic("DI047", `user-data is ${how}; EC2 allows ${USER_DATA_BUDGET}. Largest: ${largest}`, ["user_data"], oversizeHint(model, cloudConfig, packed))],
     };
   }
   let manifest: Manifest | undefined;

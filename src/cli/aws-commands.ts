@@ -9,7 +9,7 @@ import { renderBundle, type LoadResult } from "../api.js";
 import type { Bundle } from "../bundle/render-bundle.js";
 import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
-import { EXIT, json, pickConfig, printDiagnostics, thousands, type CliIO } from "./io.js";
+import { announceRegion, canConfirm, configArgument, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, thousands, type CliIO } from "./io.js";
 import { chooseGroups, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
 
 interface AwsOpts {
@@ -63,24 +63,35 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
 
   const awsOptions = (cmd: Command) =>
     cmd
-      .option("-c, --config <file>", "configuration file (default ./dockinit.yaml)")
+      .argument("[config]", "configuration file (same as -c)")
+      .option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)")
       .option("--launch-template <name>", "launch template name (default: launch_template.name)")
-      .option("--region <region>", "AWS region (default: AWS_REGION, then launch_template.region, then the profile's)")
+      .option("--region <region>", REGION_HELP)
       .option("--profile <name>", "AWS profile (default: AWS_PROFILE)")
       .option("--json", "machine-readable output on stdout");
 
-  /** Load, validate and render; prints diagnostics. Undefined (exit code set) when it cannot go on. */
-  function prepare(opts: AwsOpts): { loaded: LoadResult; bundle: Bundle; templateName: string } | undefined;
-  function prepare(opts: AwsOpts, needsTemplate: boolean): { loaded: LoadResult; bundle: Bundle; templateName?: string } | undefined;
-  function prepare(opts: AwsOpts, needsTemplate = true): { loaded: LoadResult; bundle: Bundle; templateName?: string } | undefined {
-    const loaded = pickConfig(opts, io);
+  /**
+   * Load, validate and render; prints diagnostics. Undefined (exit code set)
+   * when it cannot go on: no config file (never the built-in default here),
+   * an invalid one (`invalidExit`: diff says 2, as diff(1) does for trouble),
+   * or no template name.
+   */
+  function prepare(command: string, opts: AwsOpts): { loaded: LoadResult; bundle: Bundle; templateName: string } | undefined;
+  function prepare(command: string, opts: AwsOpts, needsTemplate: boolean, invalidExit?: number): { loaded: LoadResult; bundle: Bundle; templateName?: string } | undefined;
+  function prepare(command: string, opts: AwsOpts, needsTemplate = true, invalidExit: number = EXIT.invalid): { loaded: LoadResult; bundle: Bundle; templateName?: string } | undefined {
+    const loaded = pickConfig(opts, io, false, command);
+    if (!loaded) {
+      if (opts.json) io.stdout(json({ ok: false, error: { kind: "no-config", message: "no dockinit.yaml; nothing sent to AWS" } }));
+      setExit(EXIT.usage);
+      return undefined;
+    }
     const rendered = renderBundle(loaded);
     const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
     if (!opts.json || !ok) printDiagnostics(io, rendered.diagnostics, loaded.source);
     if (!ok || !rendered.bundle) {
       // A bad file never reaches EC2: not a diff, not a version.
       if (opts.json) io.stdout(json({ ok: false, file: loaded.file, diagnostics: rendered.diagnostics }));
-      setExit(EXIT.invalid);
+      setExit(invalidExit);
       return undefined;
     }
     const templateName = opts.launchTemplate ?? loaded.model?.launchTemplate?.name;
@@ -92,8 +103,11 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     return { loaded, bundle: rendered.bundle, templateName };
   }
 
-  const awsSettings = (aws: typeof import("../aws/launch-template.js"), opts: AwsOpts, loaded: LoadResult): Ec2ClientSettings =>
-    aws.resolveEc2ClientSettings({ region: opts.region, profile: opts.profile }, io.env, loaded.model?.launchTemplate?.region);
+  const awsSettings = (aws: typeof import("../aws/launch-template.js"), opts: AwsOpts, loaded: LoadResult): Ec2ClientSettings => {
+    const settings = aws.resolveEc2ClientSettings({ region: opts.region, profile: opts.profile }, io.env, loaded.model?.launchTemplate?.region);
+    announceRegion(io, settings, loaded.file);
+    return settings;
+  };
 
   const reportFailure = (opts: AwsOpts, settings: Ec2ClientSettings, failure: AwsFailure, extra: Record<string, unknown> = {}) => {
     // "Not found" is often the wrong region: say which setting chose it.
@@ -103,10 +117,20 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     setExit(EXIT.aws);
   };
 
-  awsOptions(program.command("diff").description("show how the rendered user-data differs from a launch template version; exit 1 when it does"))
+  /** The positional config and -c agree (else a usage error): true when the command may go on. */
+  const takeConfigArgument = (positional: string | undefined, opts: AwsOpts) => {
+    const problem = configArgument(positional, opts);
+    if (!problem) return true;
+    io.stderr(`dockinit: ${problem}\n`);
+    setExit(EXIT.usage);
+    return false;
+  };
+
+  awsOptions(program.command("diff").description("show how the rendered user-data differs from a launch template version; exit 0 same, 1 differs, 2 trouble, 3 AWS error"))
     .option("--version <version>", "template version to compare: $Latest, $Default or a number (default: launch_template.source_version, i.e. what push compares)", parseVersionSelector)
-    .action(async (opts: DiffOpts) => {
-      const prepared = prepare(opts);
+    .action(async (positional: string | undefined, opts: DiffOpts) => {
+      if (!takeConfigArgument(positional, opts)) return;
+      const prepared = prepare("diff", opts, true, EXIT.usage);
       if (!prepared) return;
       const { loaded, bundle, templateName } = prepared;
       quietSdkNodeVersionWarning();
@@ -115,7 +139,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       const client = aws.createEc2Client(settings);
       try {
         const result = await aws.diffTemplate(client, {
-          templateName,
+          templateName: templateName!,
           version: opts.version ?? loaded.model?.launchTemplate?.sourceVersion ?? "$Latest",
           userData: bundle.userData,
           renderedLabel: loaded.file,
@@ -127,7 +151,8 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
           io.stdout(d.patch);
           io.stderr(`${diffSummary(d)}\n`);
         }
-        setExit(d.equal ? EXIT.ok : EXIT.invalid);
+        // As diff(1) and `git diff --exit-code`: 1 means "differs", nothing else.
+        setExit(d.equal ? EXIT.ok : EXIT.differs);
       } finally {
         client.destroy();
       }
@@ -140,14 +165,15 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     .option("--dry-run", "ask EC2 whether the push would succeed (DryRun) and print the plan; change nothing")
     .option("--create", "create the launch template, with this user-data as version 1, when it does not exist")
     .option("--rollout", "then start an Auto Scaling instance refresh to the version just made (see `dockinit rollout`)");
-  rolloutOptions(push).action(async (opts: PushOpts, command: Command) => {
-    const prepared = prepare(opts);
+  rolloutOptions(push).action(async (positional: string | undefined, opts: PushOpts, command: Command) => {
+    if (!takeConfigArgument(positional, opts)) return;
+    const prepared = prepare("push", opts);
     if (!prepared) return;
     const { loaded, bundle, templateName } = prepared;
     const lt = loaded.model?.launchTemplate;
     // push --rollout to groups it would find and confirm: without a terminal
     // to confirm on, refuse before the push, not after a version was made.
-    if (opts.rollout && !opts.dryRun && !opts.yes && loaded.model && chooseGroups({ autoScalingGroup: opts.autoScalingGroup }, loaded.model.rollout).groups.length === 0 && !(io.stdinIsTTY && (io.stderrIsTTY || io.stdoutIsTTY))) {
+    if (opts.rollout && !opts.dryRun && !opts.yes && loaded.model && chooseGroups({ autoScalingGroup: opts.autoScalingGroup }, loaded.model.rollout).groups.length === 0 && !canConfirm(io)) {
       io.stderr("dockinit: push --rollout would roll out to every group that uses the template; without a terminal to confirm on, pass --yes (or name the groups with --auto-scaling-group); nothing pushed\n");
       return setExit(EXIT.usage);
     }
@@ -205,7 +231,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     }
   });
 
-  registerRolloutCommand(program, io, setExit, (opts, needsTemplate) => prepare(opts, needsTemplate), parseVersionSelector);
+  registerRolloutCommand(program, io, setExit, (opts, needsTemplate) => prepare("rollout", opts, needsTemplate), parseVersionSelector);
 }
 
 function diffSummary(d: DiffOutcome): string {

@@ -1,5 +1,5 @@
 // The executable: real process I/O around runCli. The only process.exit.
-import { writeSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import { runCli } from "./main.js";
 
 /**
@@ -50,6 +50,7 @@ runCli(process.argv.slice(2), {
   get stdinIsTTY() {
     return process.stdin.isTTY;
   },
+  readStdin: () => readFileSync(0),
   async ask(question) {
     // Not import(): the bundle runs inside vm.Script (scripts/launcher.cjs), which has no dynamic import.
     const { createInterface } = process.getBuiltinModule("node:readline/promises") as typeof import("node:readline/promises");
@@ -78,7 +79,11 @@ runCli(process.argv.slice(2), {
     else process.exit(code);
   },
   (err: unknown) => {
-    process.stderr.write(`dockinit: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // A bug, not something the user did: one line and where to report it; the
+    // stack (of the minified bundle) only when asked for with DOCKINIT_DEBUG=1.
+    const message = err instanceof Error ? err.message : String(err);
+    const stack = process.env.DOCKINIT_DEBUG === "1" && err instanceof Error && err.stack ? `\n${err.stack}` : "";
+    process.stderr.write(`dockinit: internal error: ${message}${stack}\n  this is a bug in dockinit: please report it with the command you ran (DOCKINIT_DEBUG=1 shows the stack)\n`);
     process.exitCode = 70;
   },
 );

@@ -4,8 +4,9 @@
 // (aws-commands.ts, rollout-commands.ts) import it instead of each other.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { loadConfig, loadDefaultConfig, type LoadResult } from "../api.js";
-import type { Diagnostic } from "../config/errors.js";
+import { directoryReader, loadConfig, loadConfigString, loadDefaultConfig, type LoadResult } from "../api.js";
+import { diagnostic, type Diagnostic } from "../config/errors.js";
+import { decodeConfigText, MAX_CONFIG_BYTES } from "../config/load.js";
 import { formatDiagnostic } from "../config/format.js";
 
 export interface CliIO {
@@ -21,28 +22,88 @@ export interface CliIO {
   stdinIsTTY?: boolean;
   /** Ask a question on the terminal and return the answer ("" when the user gives up, e.g. Ctrl-C). */
   ask?: (question: string) => Promise<string>;
+  /** Read all of standard input (for `-c -`); without it, `-c -` is a usage error. */
+  readStdin?: () => Buffer;
   /** Call `handler` on Ctrl-C (SIGINT) until the returned function is called; without it, Ctrl-C ends the process as usual. */
   onInterrupt?: (handler: () => void) => () => void;
 }
 
-/** 0 ok, 1 invalid configuration or a failed check, 2 usage, 3 AWS, 130 interrupted (SIGINT). */
-export const EXIT = { ok: 0, invalid: 1, usage: 2, aws: 3, interrupted: 130 } as const;
+/** 0 ok, 1 invalid configuration or a failed check (diff: differs), 2 usage (diff: any trouble), 3 AWS, 130 interrupted (SIGINT). */
+export const EXIT = { ok: 0, invalid: 1, differs: 1, usage: 2, aws: 3, interrupted: 130 } as const;
 
 export interface ConfigOpts {
   config?: string;
   json?: boolean;
 }
 
+/** The name a configuration read from standard input (`-c -`) is shown under. */
+export const STDIN_NAME = "<stdin>";
+
 export function resolveIn(io: CliIO, p: string): string {
   return resolve(io.cwd, p);
 }
 
-export function pickConfig(opts: ConfigOpts, io: CliIO): LoadResult {
+/** The CliIOs whose standard input held the configuration: no confirmation can be read from it. */
+const stdinTaken = new WeakSet<CliIO>();
+
+/** Whether a question can be asked and answered: stdin a terminal not already read for `-c -`, and stderr or stdout one too. */
+export const canConfirm = (io: CliIO): boolean => Boolean(io.stdinIsTTY && !stdinTaken.has(io) && (io.stderrIsTTY || io.stdoutIsTTY) && io.ask);
+
+/**
+ * `dockinit check my.yaml` and `dockinit check -c my.yaml` are the same; both,
+ * naming different files, are a usage error (a string), as in git or terraform.
+ */
+export function configArgument(positional: string | undefined, opts: ConfigOpts): string | undefined {
+  if (positional === undefined) return undefined;
+  if (opts.config !== undefined && opts.config !== positional) return `two configuration files given (${positional} and -c ${opts.config}); give one`;
+  opts.config = positional;
+  return undefined;
+}
+
+/**
+ * The configuration a command works on: -c FILE (`-` for standard input),
+ * else ./dockinit.yaml, else — for render, check and explain only
+ * (`allowDefault`) — the built-in default, said so on stderr. The AWS
+ * commands never fall back to it: a launch template must not be replaced by
+ * a default nobody wrote; they get undefined, and a line saying so is printed.
+ */
+export function pickConfig(opts: ConfigOpts, io: CliIO): LoadResult;
+export function pickConfig(opts: ConfigOpts, io: CliIO, allowDefault: false, command: string): LoadResult | undefined;
+export function pickConfig(opts: ConfigOpts, io: CliIO, allowDefault = true, command = ""): LoadResult | undefined {
+  if (opts.config === "-") return loadStdin(io);
   if (opts.config) return loadConfigAs(resolveIn(io, opts.config), opts.config);
   const local = resolve(io.cwd, "dockinit.yaml");
   if (existsSync(local)) return loadConfigAs(local, "dockinit.yaml");
+  if (!allowDefault) {
+    io.stderr(
+      `dockinit: no dockinit.yaml here, and ${command} never acts on the built-in default; nothing sent to AWS. ` +
+        "Write one with `dockinit init` (then `dockinit check`), or pass -c FILE\n",
+    );
+    return undefined;
+  }
   io.stderr("dockinit: no dockinit.yaml here; using the built-in default (VPC DNS + the ephemeral-port fix). Run `dockinit init` to write one.\n");
   return loadDefaultConfig();
+}
+
+/** `-c -`: the configuration from standard input; `source:` paths resolve from the current folder. */
+function loadStdin(io: CliIO): LoadResult {
+  if (!io.readStdin) return { diagnostics: [{ ...diagnostic("DI005", "cannot read the configuration from standard input here"), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
+  stdinTaken.add(io);
+  let bytes: Buffer;
+  try {
+    bytes = io.readStdin();
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? String(err);
+    return { diagnostics: [{ ...diagnostic("DI005", `cannot read standard input (${why})`), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
+  }
+  // As loadConfig does for a file: the bytes decoded strictly, so a binary or
+  // Latin-1 stream is one error, not a screen of replacement characters.
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    return { diagnostics: [{ ...diagnostic("DI004", `standard input is larger than ${MAX_CONFIG_BYTES} bytes`), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
+  }
+  const text = decodeConfigText(bytes);
+  if (text.diagnostic) return { diagnostics: [{ ...text.diagnostic, file: STDIN_NAME }], file: STDIN_NAME, source: "" };
+  return loadConfigString(text.source, { file: STDIN_NAME, files: directoryReader(io.cwd) });
 }
 
 function loadConfigAs(path: string, shown: string): LoadResult {
@@ -63,3 +124,54 @@ export function printDiagnostics(io: CliIO, diags: Diagnostic[], source: string)
 export const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 
 export const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+
+/** The words for a file-system error a user can act on; undefined for anything else (a bug, shown as one). */
+export function fileFailure(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const words: Record<string, string> = {
+    ENOENT: "a folder on the way does not exist",
+    ENOTDIR: "a part of the path is a file, not a folder",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "read-only file system",
+    ENOSPC: "no space left on the device",
+    EISDIR: "it is a folder",
+    EEXIST: "something is in the way",
+    EXDEV: "the temporary folder is on another device",
+    ENAMETOOLONG: "the name is too long",
+    ELOOP: "too many symbolic links",
+  };
+  return code && words[code] ? `${words[code]} (${code})` : undefined;
+}
+
+/** --region's help: the order resolveEc2ClientSettings applies. */
+export const REGION_HELP = "AWS region (default: launch_template.region, then AWS_REGION, then the profile's)";
+
+const announced = new WeakSet<CliIO>();
+
+/** Where each region source is set, in words. */
+const REGION_FROM: Record<string, (file: string) => string> = {
+  "--region": () => "from --region",
+  "launch_template.region": (file) => `from launch_template.region in ${file}`,
+  AWS_REGION: () => "from AWS_REGION",
+};
+
+/**
+ * Every AWS command says on stderr which region it works in and why, and
+ * warns when AWS_REGION names another one: a template looked for (or made)
+ * in the wrong region is the mistake this prevents.
+ */
+export function announceRegion(io: CliIO, settings: { region?: string; regionSource: string }, file: string): void {
+  // Once per run: push --rollout resolves it for EC2, then for Auto Scaling.
+  if (announced.has(io)) return;
+  announced.add(io);
+  if (!settings.region) {
+    io.stderr("dockinit: region: the AWS profile's (no --region, launch_template.region or AWS_REGION)\n");
+    return;
+  }
+  io.stderr(`dockinit: region ${settings.region} (${REGION_FROM[settings.regionSource]?.(file) ?? settings.regionSource})\n`);
+  const envRegion = io.env.AWS_REGION?.trim();
+  if (envRegion && envRegion !== settings.region) {
+    io.stderr(`dockinit: warning: AWS_REGION=${envRegion} is not used: ${settings.regionSource === "--region" ? "--region" : "launch_template.region"} comes first (pass --region ${envRegion} to work there)\n`);
+  }
+}

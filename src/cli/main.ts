@@ -1,18 +1,41 @@
 // The command line: parse argv, call a stage, print, return an exit code.
 // This is the only layer that prints; bin.ts is the only one that exits.
 // Exit codes: 0 ok, 1 invalid configuration or a failed check, 2 usage, 3 AWS.
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, isAbsolute } from "node:path";
 import { Command, CommanderError } from "commander";
 import { renderBundle, userDataBase64 } from "../api.js";
-import { writeBundle } from "../bundle/emit.js";
+import { OutputFolderNotOwned, writeBundle, type WriteOutcome } from "../bundle/emit.js";
 import { USER_DATA_BUDGET } from "../bundle/user-data.js";
-import { STARTER_CONFIG } from "../config/default.js";
-import { hasErrors } from "../config/errors.js";
+import { DEFAULT_CONFIG_NAME, STARTER_CONFIG } from "../config/default.js";
+import { catalogue, hasErrors } from "../config/errors.js";
 import { configJsonSchema } from "../config/schema.js";
-import { explainFirewall } from "../render/explain.js";
+import { explainFirewall, explainFirewallData } from "../render/explain.js";
 import { VERSION } from "../version.js";
 import { registerAwsCommands } from "./aws-commands.js";
-import { EXIT, pickConfig, printDiagnostics, resolveIn, thousands, type CliIO, type ConfigOpts } from "./io.js";
+import { configArgument, EXIT, fileFailure, json, pickConfig, printDiagnostics, resolveIn, STDIN_NAME, thousands, type CliIO, type ConfigOpts } from "./io.js";
+
+/** The JSON Schema file `init` writes beside the starter, which names it in its yaml-language-server comment. */
+const SCHEMA_FILE = "dockinit.schema.json";
+
+/** Whether `path` is `dir` itself or lies under it. */
+const isInside = (path: string, dir: string) => {
+  const rel = relative(dir, path);
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+};
+
+/** Write a file; on a file-system error (no such folder, no permission, …) say so and return the exit code. */
+function writeOrSay(io: CliIO, path: string, text: string, shown: string): number | undefined {
+  try {
+    writeFileSync(path, text);
+    return undefined;
+  } catch (err) {
+    const failure = fileFailure(err);
+    if (!failure) throw err;
+    io.stderr(`dockinit: cannot write ${shown}: ${failure}\n`);
+    return EXIT.invalid;
+  }
+}
 
 export { EXIT, pickConfig, printDiagnostics, type CliIO } from "./io.js";
 
@@ -32,7 +55,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
 
   program
     .command("init")
-    .description("write a commented starter dockinit.yaml")
+    .description("write a commented starter dockinit.yaml and the dockinit.schema.json it names")
     .option("-o, --output <file>", "where to write it", "dockinit.yaml")
     .option("-f, --force", "overwrite an existing file")
     .action((opts: { output: string; force?: boolean }) => {
@@ -42,13 +65,41 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         exitCode = EXIT.invalid;
         return;
       }
-      writeFileSync(target, STARTER_CONFIG);
+      // The starter's "$schema=./dockinit.schema.json" comment names this file, beside it.
+      const schemaPath = join(dirname(target), SCHEMA_FILE);
+      const schemaText = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+      const schemaShown = join(dirname(opts.output), SCHEMA_FILE);
+      const failed = writeOrSay(io, target, STARTER_CONFIG, opts.output);
+      if (failed) {
+        exitCode = failed;
+        return;
+      }
       io.stdout(`wrote ${opts.output}\n`);
+      if (existsSync(schemaPath) && readFileSync(schemaPath, "utf8") !== schemaText && !opts.force) {
+        io.stderr(`dockinit: left ${schemaShown} as it is (it differs from this version's schema; \`dockinit schema > ${schemaShown}\` updates it)\n`);
+        return;
+      }
+      const schemaFailed = writeOrSay(io, schemaPath, schemaText, schemaShown);
+      if (schemaFailed) exitCode = schemaFailed;
+      else io.stdout(`wrote ${schemaShown} (editors validate ${opts.output} with it)\n`);
     });
 
-  const configOption = (cmd: Command) => cmd.option("-c, --config <file>", "configuration file (default ./dockinit.yaml)").option("--json", "machine-readable output on stdout");
+  const configOption = (cmd: Command) =>
+    cmd
+      .argument("[config]", "configuration file (same as -c)")
+      .option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)")
+      .option("--json", "machine-readable output on stdout");
+  /** The positional config and -c agree, or a usage error: true when the command may go on. */
+  const takeConfigArgument = (positional: string | undefined, opts: ConfigOpts) => {
+    const problem = configArgument(positional, opts);
+    if (!problem) return true;
+    io.stderr(`dockinit: ${problem}\n`);
+    exitCode = EXIT.usage;
+    return false;
+  };
 
-  configOption(program.command("check").description("validate only; non-zero exit on any error")).action((opts: ConfigOpts) => {
+  configOption(program.command("check").description("validate only; non-zero exit on any error")).action((positional: string | undefined, opts: ConfigOpts) => {
+    if (!takeConfigArgument(positional, opts)) return;
     const loaded = pickConfig(opts, io);
     const rendered = loaded.model ? renderBundle(loaded) : { diagnostics: loaded.diagnostics };
     const diags = rendered.diagnostics;
@@ -64,9 +115,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   });
 
   configOption(program.command("render").description("validate and write the bundle"))
-    .option("-o, --out <dir>", "output directory", "out")
+    .option("-o, --out <dir>", "output directory (replaced only when new, empty, or holding a previous render alone)", "out")
     .option("--stdout", "write the user-data alone to stdout (nothing to disk)")
-    .action((opts: ConfigOpts & { out: string; stdout?: boolean }) => {
+    .action((positional: string | undefined, opts: ConfigOpts & { out: string; stdout?: boolean }) => {
+      if (!takeConfigArgument(positional, opts)) return;
       const loaded = pickConfig(opts, io);
       const rendered = renderBundle(loaded);
       const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
@@ -78,10 +130,41 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       }
       const bundle = rendered.bundle;
       if (opts.stdout) {
+        // gzip bytes on a terminal are noise that can leave it in a strange state.
+        if (bundle.encoding === "gzip" && io.stdoutIsTTY) {
+          io.stderr("dockinit: the user-data is gzip (binary); not writing it to a terminal: redirect it, e.g. `dockinit render --stdout > user-data`\n");
+          exitCode = EXIT.usage;
+          return;
+        }
         io.stdout(bundle.userData);
         return;
       }
-      const outcome = writeBundle(bundle, resolveIn(io, opts.out));
+      const outDir = resolveIn(io, opts.out);
+      // The config file is never replaced or removed by the bundle written around it.
+      const configPath = loaded.file === DEFAULT_CONFIG_NAME || loaded.file === STDIN_NAME ? undefined : resolveIn(io, loaded.file);
+      if (configPath && isInside(configPath, outDir)) {
+        io.stderr(`dockinit: error DI081: ${opts.out}/ holds the configuration file ${loaded.file}; nothing written\n  hint: ${catalogue.DI081.hint}\n`);
+        exitCode = EXIT.invalid;
+        return;
+      }
+      let outcome: WriteOutcome;
+      try {
+        outcome = writeBundle(bundle, outDir);
+      } catch (err) {
+        exitCode = EXIT.invalid;
+        if (err instanceof OutputFolderNotOwned) {
+          const shown = err.entries.slice(0, 8).join(", ") + (err.entries.length > 8 ? `, and ${err.entries.length - 8} more` : "");
+          io.stderr(
+            `dockinit: error ${err.code}: ${opts.out}/ holds what dockinit did not write: ${shown}; nothing written or removed\n  hint: ${catalogue.DI080.hint}\n`,
+          );
+          if (opts.json) io.stdout(json({ ok: false, file: loaded.file, error: { code: err.code, message: err.message, entries: err.entries } }));
+          return;
+        }
+        const failure = fileFailure(err);
+        if (!failure) throw err;
+        io.stderr(`dockinit: cannot write ${opts.out}/: ${failure}; nothing written\n`);
+        return;
+      }
       if (opts.json) {
         // userDataBase64: what CloudFormation, CDK and EC2's API take (Terraform: filebase64("out/user-data")).
         const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle) };
@@ -92,14 +175,17 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       }
     });
 
-  configOption(program.command("explain").description("print the firewall a config produces, each rule in plain words")).action((opts: ConfigOpts) => {
+  configOption(program.command("explain").description("print the firewall a config produces, each rule in plain words (--json: as data)")).action((positional: string | undefined, opts: ConfigOpts) => {
+    if (!takeConfigArgument(positional, opts)) return;
     const loaded = pickConfig(opts, io);
-    printDiagnostics(io, loaded.diagnostics, loaded.source);
+    if (!opts.json || !loaded.model) printDiagnostics(io, loaded.diagnostics, loaded.source);
     if (!loaded.model) {
+      if (opts.json) io.stdout(json({ ok: false, file: loaded.file, diagnostics: loaded.diagnostics }));
       exitCode = EXIT.invalid;
       return;
     }
-    io.stdout(explainFirewall(loaded.model));
+    if (opts.json) io.stdout(json({ ok: true, file: loaded.file, diagnostics: loaded.diagnostics, ...explainFirewallData(loaded.model) }));
+    else io.stdout(explainFirewall(loaded.model));
   });
 
   program

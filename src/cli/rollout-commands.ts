@@ -12,7 +12,10 @@ import type { AwsFailure, Ec2ClientSettings } from "../aws/launch-template.js";
 import type { GroupActionResult, RefreshProgress, RolloutPlan, RolloutPreferences, RolloutRequest, StartedRefresh, VersionChoice } from "../aws/rollout.js";
 import { rolloutSchema } from "../config/schema.js";
 import type { RolloutSettings } from "../model.js";
-import { EXIT, type CliIO } from "./io.js";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadDefaultConfig } from "../api.js";
+import { announceRegion, canConfirm, configArgument, EXIT, REGION_HELP, type CliIO } from "./io.js";
 
 /** The flags `rollout` (and, for the subset it has, `push --rollout`) takes. */
 export interface RolloutFlags {
@@ -214,6 +217,7 @@ function clients(aws: Aws, io: CliIO, flags: RolloutFlags, loaded: LoadResult) {
   const region = loaded.model?.launchTemplate?.region;
   const ec2Settings: Ec2ClientSettings = aws.lt.resolveEc2ClientSettings({ region: flags.region, profile: flags.profile }, io.env, region);
   const asgSettings = aws.ro.resolveAutoScalingClientSettings({ region: flags.region, profile: flags.profile }, io.env, region);
+  announceRegion(io, asgSettings, loaded.file);
   const ec2 = aws.lt.createEc2Client(ec2Settings);
   const asg = aws.ro.createAutoScalingClient(asgSettings);
   return {
@@ -238,7 +242,7 @@ function reportFailure(io: CliIO, asJson: boolean, failure: AwsFailure, settings
 async function confirm(io: CliIO, flags: RolloutFlags, question: string, what: string): Promise<number | undefined> {
   if (flags.yes) return undefined;
   // The answer comes from stdin; the question is seen on whichever of stderr and stdout is a terminal.
-  if (io.stdinIsTTY && (io.stderrIsTTY || io.stdoutIsTTY) && io.ask) {
+  if (canConfirm(io) && io.ask) {
     const answer = (await io.ask(`${question} [y/N] `)).trim().toLowerCase();
     if (answer === "y" || answer === "yes") return undefined;
     io.stderr("dockinit: not confirmed; nothing started\n");
@@ -263,8 +267,10 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     const facts = await aws.ro.gatherRolloutFacts(c.ec2, c.asg, request);
     if (!facts.ok) return reportFailure(io, run.json, facts.failure, c.settings);
     const plan = aws.ro.planRollout(request, facts.facts);
+    // A group that does not exist is a typo to fix, not a plan to read: the error alone.
+    const missingGroup = plan.problems.some((p) => p.kind === "group-not-found");
     if (run.json) io.stdout(`${JSON.stringify({ event: "plan", dryRun: run.dryRun, ...plan })}\n`);
-    else io.stdout(planText(plan, run.dryRun && plan.problems.length === 0));
+    else if (!missingGroup) io.stdout(planText(plan, run.dryRun && plan.problems.length === 0));
 
     if (plan.problems.length > 0) {
       for (const p of plan.problems) io.stderr(`dockinit: ${p.message}\n`);
@@ -314,9 +320,15 @@ async function startAndWait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScali
     else io.stdout(`started: ${s.group} refresh ${s.id}\n`);
   }
   if (!start.ok) {
+    // InstanceRefreshInProgress also comes when the describe just before
+    // showed none (a refresh started meanwhile, or not yet listed): the way
+    // out is the same, with or without its id.
+    const cancel = `dockinit rollout --cancel --auto-scaling-group ${start.group}`;
     const running = start.inProgress
-      ? `; it is ${start.inProgress.status} as ${start.inProgress.id}: wait for it, or cancel it with dockinit rollout --cancel --auto-scaling-group ${start.group}`
-      : "";
+      ? `; it is ${start.inProgress.status} as ${start.inProgress.id}: wait for it, or cancel it with ${cancel}`
+      : start.failure.code === "InstanceRefreshInProgress"
+        ? `; another refresh started meanwhile: wait for it, or cancel it with ${cancel}`
+        : "";
     io.stderr(`dockinit: could not start the refresh of ${start.group}: ${start.failure.message}${running}\n`);
     const notStarted = plan.groups.map((g) => g.name).filter((n) => !start.started.some((s) => s.group === n));
     if (start.started.length > 0) {
@@ -462,7 +474,8 @@ export function registerRolloutCommand(
   const cmd = program
     .command("rollout")
     .description("start an Auto Scaling instance refresh of the groups that use the launch template, pinned to a numbered version, and wait for it")
-    .option("-c, --config <file>", "configuration file (default ./dockinit.yaml)")
+    .argument("[config]", "configuration file (same as -c)")
+    .option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)")
     .option("--launch-template <name>", "launch template name (default: launch_template.name)")
     .option("--version <version>", "version to roll out: a number, $Default or $Latest, resolved to its number (default: the default version)", parseVersionSelector)
     .option("--min-healthy <percent>", "MinHealthyPercentage (default: rollout.min_healthy_percentage)", parseWholeNumber("--min-healthy"))
@@ -472,10 +485,15 @@ export function registerRolloutCommand(
     .option("--dry-run", "print the plan; start nothing")
     .option("--cancel", "cancel the refresh in progress (CancelInstanceRefresh)")
     .option("--rollback", "roll back the refresh in progress (RollbackInstanceRefresh)")
-    .option("--region <region>", "AWS region (default: AWS_REGION, then launch_template.region, then the profile's)")
+    .option("--region <region>", REGION_HELP)
     .option("--profile <name>", "AWS profile (default: AWS_PROFILE)")
     .option("--json", "JSON lines on stdout: plan, started, progress, result");
-  rolloutOptions(cmd).action(async (opts: RolloutFlags & { config?: string; launchTemplate?: string; version?: string; cancel?: boolean; rollback?: boolean }, command: Command) => {
+  rolloutOptions(cmd).action(async (positional: string | undefined, opts: RolloutFlags & { config?: string; launchTemplate?: string; version?: string; cancel?: boolean; rollback?: boolean }, command: Command) => {
+    const problem = configArgument(positional, opts);
+    if (problem) {
+      io.stderr(`dockinit: ${problem}\n`);
+      return setExit(EXIT.usage);
+    }
     // --no-x options default to true; only an explicit flag overrides dockinit.yaml.
     const flags: RolloutFlags = {
       ...opts,
@@ -487,6 +505,12 @@ export function registerRolloutCommand(
       return setExit(EXIT.usage);
     }
     const stopping = opts.cancel ? "cancel" : opts.rollback ? "rollback" : undefined;
+    // The emergency stop of named groups needs no bundle, no template and no
+    // config: it works from any folder (with the region from --region or the
+    // environment). Given a config, it still takes its region from it.
+    if (stopping && opts.autoScalingGroup && opts.autoScalingGroup.length > 0 && !opts.config && !existsSync(resolve(io.cwd, "dockinit.yaml"))) {
+      return setExit(await runStop(io, stopping, flags, loadDefaultConfig(), opts.launchTemplate));
+    }
     // --cancel/--rollback of named groups need no template; everything else does.
     const prepared = prepare(opts, stopping === undefined);
     if (!prepared) return;

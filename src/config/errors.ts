@@ -19,10 +19,11 @@ export const catalogue = {
   DI003: { title: "YAML feature not allowed", hint: "write the value out in full; anchors, aliases, merge keys and custom tags are not accepted in dockinit.yaml", severity: "error" },
   DI004: { title: "configuration file too large", hint: "dockinit.yaml is limited to 256 KiB; move large file contents into files referenced with `source:`", severity: "error" },
   DI005: { title: "configuration file not found or unreadable", hint: "pass the path with -c, or run `dockinit init` to write a starter dockinit.yaml", severity: "error" },
+  DI006: { title: "not a UTF-8 text file", hint: "give a YAML file in UTF-8 text (convert other encodings, e.g. `iconv -f latin1 -t utf-8`); a value that needs a control character writes it as an escape in double quotes, e.g. \"\\u001b\"", severity: "error" },
 
   // ── Schema ──────────────────────────────────────────────────────────
   DI010: { title: "unknown key", hint: "remove the key or correct its spelling", severity: "error" },
-  DI011: { title: "wrong type", hint: "give a value of the expected type", severity: "error" },
+  DI011: { title: "wrong type", hint: "give a value of the type the message names", severity: "error" },
   DI012: { title: "value not allowed", hint: "use one of the allowed values", severity: "error" },
   DI013: { title: "missing required key", hint: "add the key", severity: "error" },
   DI014: { title: "unsupported configuration version", hint: "set `version: 1`", severity: "error" },
@@ -46,6 +47,8 @@ export const catalogue = {
   // DI032 is retired: the nftables backend enforces every policy since issue 10 (kept so the code is never reused).
   DI032: { title: "policy not available with the nftables backend (retired: no longer reported)", hint: "published-port rules, egress_allow and port_forwards are enforced by both backends", severity: "error" },
   DI031: { title: "daemon setting managed by dockinit", hint: "set DNS with docker.daemon.dns / dns_search, not in docker.daemon.settings", severity: "error" },
+  DI033: { title: "IPv4 catch-all without its IPv6 counterpart", hint: "0.0.0.0/0 covers IPv4 only; add `::/0` to the same list (or write `any` where the list accepts it) so IPv6 is treated alike", severity: "warning" },
+  DI034: { title: "network written with host bits set", hint: "write the network address itself (10.0.0.0/8, not 10.0.0.1/8), or a /32 (/128 for IPv6) for one address", severity: "warning" },
 
   // ── Files and user-data ─────────────────────────────────────────────
   DI040: { title: "file mode given as a number", hint: "quote the mode: permissions: \"0644\" (YAML reads 0644 as the number 644)", severity: "error" },
@@ -55,7 +58,7 @@ export const catalogue = {
   DI044: { title: "path written by dockinit itself", hint: "dockinit writes this file; remove the entry or choose another path", severity: "error" },
   DI045: { title: "write_files entry needs exactly one of content or source", hint: "give either `content:` or `source:`", severity: "error" },
   DI046: { title: "invalid file path", hint: "use an absolute path without '..' segments, e.g. /etc/motd", severity: "error" },
-  DI047: { title: "user-data over EC2's 16,384-byte limit", hint: "set `user_data.gzip: auto` (or always), or move large files out of the bundle", severity: "error" },
+  DI047: { title: "user-data over EC2's 16,384-byte limit", hint: "make user-data smaller: move large files out of it (fetch them at boot, or bake them into the AMI), or set `user_data.gzip: auto` if it is `never`", severity: "error" },
   DI048: { title: "invalid package name", hint: "use a distribution package name (letters, digits, '+', '-', '.', ':', '=')", severity: "error" },
   DI049: { title: "invalid owner", hint: "write USER or USER:GROUP with letters, digits, '_' and '-'", severity: "error" },
   DI050: { title: "invalid part type", hint: "use a cloud-init part type such as x-shellscript, cloud-config, x-shellscript-per-boot, jinja2, cloud-boothook", severity: "error" },
@@ -71,6 +74,10 @@ export const catalogue = {
   // ── Security ────────────────────────────────────────────────────────
   DI060: { title: "value looks like a secret", hint: "user-data is readable by every process on the instance through the metadata service (and by anyone with ec2:DescribeLaunchTemplateVersions); fetch secrets at boot from SSM Parameter Store or Secrets Manager with the instance role instead", severity: "warning" },
   DI061: { title: "world-writable file", hint: "any local user could change this file, which root reads or runs; use a mode without the write bit for others, e.g. \"0644\" or \"0755\"", severity: "warning" },
+
+  // ── Writing the bundle (render -o DIR) ─────────────────────────────
+  DI080: { title: "output folder holds what dockinit did not write", hint: "render replaces only a folder that is new, empty, or holds a previous render alone: pick another (e.g. -o out), or move those entries away", severity: "error" },
+  DI081: { title: "output folder holds the configuration file", hint: "render replaces its output folder as a whole: write it elsewhere, e.g. -o out", severity: "error" },
 
   // ── Rollout (Auto Scaling instance refresh) ─────────────────────────
   DI070: { title: "invalid checkpoints", hint: "list checkpoint percentages between 1 and 100 in increasing order, ending with 100, e.g. [20, 50, 100]", severity: "error" },

@@ -12,7 +12,9 @@ export function formatDiagnostic(d: Diagnostic, source: string | undefined, opts
   const sev = d.severity === "error" ? paint("31;1", "error") : paint("33;1", "warning");
   const lines = [`${where}: ${sev} ${paint("1", d.code)}: ${d.message}`];
   if (d.path.length > 0) lines.push(`  at ${formatPath(d.path)}`);
-  if (source !== undefined && d.line > 0) {
+  // A file that is not text (DI006) has no line worth showing: echoing it would
+  // write its bytes, control sequences included, to the user's terminal.
+  if (source !== undefined && d.line > 0 && d.code !== "DI006") {
     const text = source.split(/\r?\n/)[d.line - 1];
     if (text !== undefined) {
       const num = String(d.line);

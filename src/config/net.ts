@@ -53,6 +53,32 @@ export function parseCidr(text: string): Cidr | undefined {
   return { family, address, prefix, text: `${address}/${prefix}` };
 }
 
+/**
+ * The network a CIDR written with host bits set stands for ("10.0.0.1/8" →
+ * 10.0.0.0/8), or undefined when the text is not such a CIDR. parseCidr
+ * clears those bits silently, so the rules cover far more (or other) hosts
+ * than the text suggests to someone who meant one address.
+ */
+export function hostBitsCleared(text: string): Cidr | undefined {
+  const slash = text.indexOf("/");
+  if (slash === -1) return undefined;
+  const cidr = parseCidr(text);
+  const written = parseIp(text.slice(0, slash));
+  return cidr && written && written.address !== cidr.address ? cidr : undefined;
+}
+
+/** 0.0.0.0/0 (or any IPv4 address /0): every IPv4 address and no IPv6 one. */
+export function isIpv4CatchAll(text: string): boolean {
+  const c = parseCidr(text);
+  return c !== undefined && c.family === 4 && c.prefix === 0;
+}
+
+/** ::/0 (or any IPv6 address /0). */
+export function isIpv6CatchAll(text: string): boolean {
+  const c = parseCidr(text);
+  return c !== undefined && c.family === 6 && c.prefix === 0;
+}
+
 export interface PortRange {
   low: number;
   high: number;

@@ -43,8 +43,8 @@ const HOOKS: Partial<Record<ChainId, string>> = {
   input: "filter hook input priority filter - 10",
   forward: "filter hook forward priority filter - 10",
 };
-const NAT: ChainId[] = ["prerouting", "output", "postrouting"];
-const FILTER: ChainId[] = ["input", "forward", "egress", "direct"];
+export const NAT: ChainId[] = ["prerouting", "output", "postrouting"];
+export const FILTER: ChainId[] = ["input", "forward", "egress", "direct"];
 
 const ip = (family: Family) => (family === 4 ? "ip" : "ip6");
 const iface = (name: string) => `"${name.replace(/\+$/, "*")}"`;

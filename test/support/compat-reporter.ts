@@ -1,5 +1,5 @@
-// A vitest reporter that keeps the outcome of every system test the README's
-// compatibility table is built from (scripts/compat.mjs reads it): one entry
+// A vitest reporter that keeps the outcome of every system test the
+// compatibility table (docs/compatibility.md) is built from (scripts/compat.mjs reads it): one entry
 // per test, its full name (which names the engine, e.g. "Docker 28.5
 // (forky)") and its state. Written to .cache/compat/results.json; a file that
 // ran replaces all of its earlier entries, a file that was skipped as a whole

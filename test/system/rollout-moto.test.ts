@@ -126,7 +126,8 @@ describe.skipIf(skip)("rollout against moto (groups) and the refresh fake (insta
       { status: "Successful", percentage: 100, instancesToUpdate: 0 },
     ]);
     const r = await cli(["push", "--rollout", "--yes", ...FAST]);
-    expect(r.stderr).toBe("");
+    // The region is said once, for both clients.
+    expect(r.stderr).toMatch(/^dockinit: region [a-z0-9-]+ \(from [^)]+\)\n$/);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("created version: 2 from version 1\n");
     // The plan: every group, why two have no automatic rollback, the pin.

@@ -388,7 +388,7 @@ describe("launch-template core (mocked EC2)", () => {
       const noRegion = new EC2Client({ region: () => Promise.reject<string>(new Error("Region is missing")), credentials: { accessKeyId: "a", secretAccessKey: "b" } });
       const r = await pushUserData(noRegion, pushInput());
       expect(r.ok || r.failure).toEqual(
-        expect.objectContaining({ kind: "region", message: "no AWS region: pass --region, set AWS_REGION, or set launch_template.region in dockinit.yaml" }),
+        expect.objectContaining({ kind: "region", message: "no AWS region: pass --region, set launch_template.region in dockinit.yaml, or set AWS_REGION" }),
       );
     });
   });
@@ -488,7 +488,9 @@ describe("user-data decoding", () => {
 describe("client settings", () => {
   it.each<[string, { region?: string; profile?: string }, Record<string, string>, string | undefined, object]>([
     ["--region beats AWS_REGION and the config", { region: "eu-north-1" }, { AWS_REGION: "us-west-2" }, "eu-west-1", { region: "eu-north-1", regionSource: "--region" }],
-    ["AWS_REGION beats the config", {}, { AWS_REGION: "us-west-2" }, "eu-west-1", { region: "us-west-2", regionSource: "AWS_REGION" }],
+    // The file names where the template lives: a shell's leftover AWS_REGION must not move it (issue 27).
+    ["the config beats AWS_REGION", {}, { AWS_REGION: "us-west-2" }, "eu-west-1", { region: "eu-west-1", regionSource: "launch_template.region" }],
+    ["AWS_REGION when the config names none", {}, { AWS_REGION: "us-west-2" }, undefined, { region: "us-west-2", regionSource: "AWS_REGION" }],
     ["the config's region when nothing else", {}, {}, "eu-west-1", { region: "eu-west-1", regionSource: "launch_template.region" }],
     ["the SDK's chain (profile) when no region anywhere", {}, {}, undefined, { region: undefined, regionSource: "sdk" }],
     ["AWS_ENDPOINT_URL_EC2 beats AWS_ENDPOINT_URL", {}, { AWS_ENDPOINT_URL_EC2: "http://a:1", AWS_ENDPOINT_URL: "http://b:2" }, undefined, { endpoint: "http://a:1" }],
@@ -677,7 +679,7 @@ describe("dockinit diff/push CLI", () => {
     ec2.on(ModifyLaunchTemplateCommand).resolves({ LaunchTemplate: { DefaultVersionNumber: 3 } });
 
     const r = await cli(["push"]);
-    expect(r.stderr).toBe("");
+    expect(r.stderr).toBe("dockinit: region eu-central-1 (from launch_template.region in dockinit.yaml)\n");
     expect(r.code).toBe(0);
     const bytes = await renderedBytes();
     expect(ec2.commandCalls(CreateLaunchTemplateVersionCommand)[0]?.args[0].input).toEqual(
@@ -706,11 +708,11 @@ describe("dockinit diff/push CLI", () => {
     expect(JSON.parse(r.stdout)).toEqual(expect.objectContaining({ ok: true, action: "created-version", region: "ap-south-1", version: 4, defaultVersion: 2 }));
   });
 
-  it("an invalid config exits 1 and never talks to EC2", async () => {
+  it("an invalid config exits 1 (diff: 2, its code for trouble) and never talks to EC2", async () => {
     writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nephemeral_ports:\n  to: 61000-49152\nlaunch_template:\n  name: build-runner\n");
-    for (const cmd of [["push"], ["diff"], ["push", "--json"]]) {
-      const r = await cli(cmd);
-      expect(r.code).toBe(1);
+    for (const [cmd, exit] of [[["push"], 1], [["diff"], 2], [["push", "--json"], 1], [["diff", "--json"], 2]] as const) {
+      const r = await cli([...cmd]);
+      expect(r.code, cmd.join(" ")).toBe(exit);
       expect(r.stderr).toContain("error DI021");
     }
     expect(ec2.calls()).toHaveLength(0);
@@ -735,13 +737,15 @@ describe("dockinit diff/push CLI", () => {
     ["InvalidLaunchTemplateName.NotFoundException", /^dockinit: launch template build-runner not found in us-east-1; .* \(region from AWS_REGION\)$/m],
     ["UnauthorizedOperation", /^dockinit: access denied: /],
     ["RequestLimitExceeded", /^dockinit: EC2 is throttling requests/],
-  ])("AWS failure %s exits 3 with one line on stderr", async (code, line) => {
+  ])("AWS failure %s exits 3 with one line on stderr after the region's", async (code, line) => {
     writeFileSync(join(dir, "dockinit.yaml"), CONFIG("  name: build-runner\n"));
     ec2.on(DescribeLaunchTemplatesCommand).rejects(ec2Error(code));
     const r = await cli(["push", "--json"], { AWS_REGION: "us-east-1" });
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(line);
-    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe("dockinit: region us-east-1 (from AWS_REGION)");
+    expect(lines[1]).toMatch(line);
     expect(JSON.parse(r.stdout)).toEqual({ ok: false, error: expect.objectContaining({ code }) });
   });
 
@@ -754,7 +758,7 @@ describe("dockinit diff/push CLI", () => {
     expect(ec2.commandCalls(DescribeLaunchTemplateVersionsCommand)[0]?.args[0].input.Versions).toEqual(["$Default"]);
     expect(same.code).toBe(0);
     expect(same.stdout).toBe("");
-    expect(same.stderr).toMatch(/^build-runner version 2 \(lt-0123456789abcdef0, us-east-1\) has exactly this user-data/);
+    expect(same.stderr).toMatch(/^dockinit: region us-east-1 \(from launch_template.region in dockinit.yaml\)\nbuild-runner version 2 \(lt-0123456789abcdef0, us-east-1\) has exactly this user-data/);
 
     const different = await cli(["diff", "--version", "3"]);
     expect(different.code).toBe(1);
@@ -795,6 +799,8 @@ Module._load = function (request, ...rest) { if (request.startsWith("@aws-sdk/")
 const builtins = () => process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice("NativeModule ".length));
 process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify({ sdk: [...seen], builtins: builtins() })));\n`,
     );
+    // diff, push and rollout need a config of the user's (never the built-in default).
+    writeFileSync(join(dir, "aws.yaml"), "version: 1\nname: lazy\n");
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -837,7 +843,7 @@ process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify(
   });
 
   it.skipIf(!existsSync(bin))("push does (the tracer sees it), and an unreachable endpoint exits 3", () => {
-    const r = sdkModulesLoadedBy(["push", "--launch-template", NAME]);
+    const r = sdkModulesLoadedBy(["push", "aws.yaml", "--launch-template", NAME]);
     expect(r.status, `${r.stderr}(exit 2 "unknown command"? bin/dockinit.cjs is stale: npm run build)`).toBe(3);
     expect(r.stderr).toMatch(/^dockinit: cannot reach EC2 at http:\/\/127.0.0.1:1 \(ECONNREFUSED\)/m);
     expect(r.loaded).toContain("@aws-sdk/client-ec2");
@@ -847,7 +853,7 @@ process.on("exit", () => fs.writeFileSync(process.env.TRACE_OUT, JSON.stringify(
   });
 
   it.skipIf(!existsSync(bin))("rollout loads the Auto Scaling client (and an unreachable endpoint exits 3)", () => {
-    const r = sdkModulesLoadedBy(["rollout", "--launch-template", NAME, "--dry-run"]);
+    const r = sdkModulesLoadedBy(["rollout", "aws.yaml", "--launch-template", NAME, "--dry-run"]);
     expect(r.status, r.stderr).toBe(3);
     expect(r.loaded).toEqual(expect.arrayContaining(["@aws-sdk/client-auto-scaling", "@aws-sdk/client-ec2"]));
   });

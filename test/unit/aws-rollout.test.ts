@@ -2,7 +2,7 @@
 // sends and how it pages (aws-sdk-client-mock), every refresh state the wait
 // can meet, error mapping, and the CLI's exit codes. The same commands run
 // against moto and the refresh fake in test/system/rollout-moto.test.ts.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -490,7 +490,9 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
         return () => undefined;
       },
     });
-    return { code, stdout, stderr };
+    // Every AWS command first says which region it works in (issue 27); the rest is what these tests read.
+    const regionLines = stderr.match(/^dockinit: region .*\n/gm) ?? [];
+    return { code, stdout, stderr: stderr.replace(/^dockinit: region .*\n/gm, ""), regionLines };
   }
 
   it.each<[string, string[], { tty?: boolean; answer?: string; interrupt?: boolean }, number, number]>([
@@ -505,6 +507,8 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
   ])("%s", async (_name, argv, io, code, starts) => {
     const r = await cli(argv, io);
     expect(r.code, r.stderr).toBe(code);
+    // Said once, before AWS is asked anything; a usage error found first sends nothing and says nothing.
+    expect(r.regionLines).toEqual(code === 2 && argv.includes("--checkpoints") ? [] : ["dockinit: region eu-west-1 (from launch_template.region in dockinit.yaml)\n"]);
     expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(starts);
     expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(0);
   });
@@ -607,6 +611,69 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
   it("push without --rollout touches no Auto Scaling API", async () => {
     ec2.on(CreateLaunchTemplateVersionCommand).resolves({ LaunchTemplateVersion: { LaunchTemplateId: T.id, VersionNumber: 5 } });
     expect((await cli(["push"])).code).toBe(0);
+    expect(asg.calls()).toHaveLength(0);
+  });
+
+  it("a config read from standard input (-c -) leaves no terminal to confirm on: --yes is needed, even on a terminal", async () => {
+    const config = readFileSync(join(dir, "dockinit.yaml"));
+    rmSync(join(dir, "dockinit.yaml"));
+    let stderr = "";
+    let asked = false;
+    const run = (argv: string[]) =>
+      runCli(argv, {
+        stdout: () => undefined,
+        stderr: (t) => (stderr += t),
+        cwd: dir,
+        env: { AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "s" },
+        stdinIsTTY: true,
+        stdoutIsTTY: true,
+        stderrIsTTY: true,
+        readStdin: () => config,
+        ask: async () => ((asked = true), "y"),
+      });
+    expect(await run(["rollout", "-c", "-"])).toBe(2);
+    expect(asked).toBe(false);
+    expect(stderr).toContain("without a terminal to confirm on, pass --yes");
+    expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(0);
+    expect(await run(["rollout", "-c", "-", "--yes"])).toBe(0);
+    expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(1);
+  });
+
+  // The race: the describe before the start showed no refresh, then the
+  // start met one (started meanwhile, or not listed yet). The way out is named.
+  it("InstanceRefreshInProgress at the start, with none listed: exit 3 and the cancel command", async () => {
+    asg.on(StartInstanceRefreshCommand).rejects(asgError("InstanceRefreshInProgressFault", "An Instance Refresh is already in progress"));
+    const r = await cli(["rollout", "--auto-scaling-group", "web"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("could not start the refresh of web: group web already has an instance refresh in progress (InstanceRefreshInProgress); another refresh started meanwhile: wait for it, or cancel it with dockinit rollout --cancel --auto-scaling-group web\n");
+  });
+
+  it("a named group that does not exist: the error alone, no plan printed, nothing started", async () => {
+    asg.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
+    const r = await cli(["rollout", "--auto-scaling-group", "wbe"]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("dockinit: Auto Scaling group wbe (from --auto-scaling-group) does not exist in eu-west-1\ndockinit: nothing started\n");
+    expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(0);
+  });
+
+  // The emergency stop needs no config: from any folder, the named group's refresh is cancelled.
+  it("rollout --cancel --auto-scaling-group works without a dockinit.yaml", async () => {
+    rmSync(join(dir, "dockinit.yaml"));
+    asg.on(CancelInstanceRefreshCommand).resolves({ InstanceRefreshId: "r-web" });
+    const r = await cli(["rollout", "--cancel", "--auto-scaling-group", "web", "--region", "eu-west-1"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("cancelling: web refresh r-web; instances already replaced stay replaced\n");
+    expect(asg.commandCalls(CancelInstanceRefreshCommand)[0]?.args[0].input).toEqual({ AutoScalingGroupName: "web" });
+    expect(r.regionLines).toEqual(["dockinit: region eu-west-1 (from --region)\n"]);
+  });
+
+  it.each([["rollout"], ["rollout", "--dry-run"], ["rollout", "--cancel"], ["push", "--rollout", "--yes"]])("without a dockinit.yaml, %s refuses before any AWS call (exit 2)", async (...argv) => {
+    rmSync(join(dir, "dockinit.yaml"));
+    const r = await cli([...argv, "--launch-template", "build-runner", "--region", "eu-west-1"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^dockinit: no dockinit.yaml here, and (rollout|push) never acts on the built-in default; nothing sent to AWS/);
+    expect(ec2.calls()).toHaveLength(0);
     expect(asg.calls()).toHaveLength(0);
   });
 

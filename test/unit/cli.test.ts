@@ -88,9 +88,6 @@ describe("dockinit CLI", () => {
       ["nothing changed: left alone", () => {}, "up to date:"],
       ["a file's bytes changed", () => writeFileSync(join(dir, firewall), "#!/bin/sh\nexit 0\n"), "wrote"],
       ["a file's mode changed", () => chmodSync(join(dir, firewall), 0o644), "wrote"],
-      ["a stray file added", () => writeFileSync(join(dir, "out", "files", "stray"), "x"), "wrote"],
-      ["a stray empty directory added", () => mkdirSync(join(dir, "out", "files", "empty")), "wrote"],
-      ["a file removed", () => rmSync(join(dir, "out", "manifest.json")), "wrote"],
       ["a file replaced by a symlink", () => (rmSync(join(dir, firewall)), symlinkSync("/bin/true", join(dir, firewall))), "wrote"],
     ])("%s", async (_name, disturb, said) => {
       await cli("render");
@@ -98,31 +95,71 @@ describe("dockinit CLI", () => {
       const mtime = statSync(join(dir, "out", "user-data")).mtimeMs;
       disturb();
       const r = await cli("render");
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^${said} out/ `));
       expect(snapshotTree(join(dir, "out"))).toEqual(reference);
       if (said === "up to date:") expect(statSync(join(dir, "out", "user-data")).mtimeMs).toBe(mtime);
       expect(readdirSync(dir).filter((f) => f.includes(".tmp-") || f.includes(".old-"))).toEqual([]);
+      expect(existsSync("/bin/true")).toBe(true);
     });
 
-    it("out/ as a symlink to a directory: replaced by a real out/, and the directory it pointed to is left as it was", async () => {
+    // render owns only what it wrote (issue 27): whatever else is in the
+    // folder makes it refuse, by name, with nothing written or removed.
+    it.each<[string, () => void, string]>([
+      ["a stray file added", () => writeFileSync(join(dir, "out", "files", "stray"), "x"), "files/stray"],
+      ["a stray empty directory added", () => mkdirSync(join(dir, "out", "files", "empty")), "files/empty/"],
+      ["a stray folder with files", () => (mkdirSync(join(dir, "out", "notes")), writeFileSync(join(dir, "out", "notes", "a.md"), "x")), "notes/"],
+      ["its manifest removed (no manifest: nothing is known to be dockinit's)", () => rmSync(join(dir, "out", "manifest.json")), "files/"],
+      ["its manifest no longer dockinit's", () => writeFileSync(join(dir, "out", "manifest.json"), JSON.stringify({ generator: "webpack", files: [] })), "manifest.json"],
+      ["a manifest listing a path that climbs out", () => writeFileSync(join(dir, "out", "manifest.json"), JSON.stringify({ generator: "dockinit 0.1.0", files: [{ path: "/../../keep" }] })), "manifest.json"],
+    ])("refused: %s", async (_name, disturb, named) => {
+      await cli("render");
+      disturb();
+      const before = snapshotTree(join(dir, "out"));
+      const r = await cli("render");
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^dockinit: error DI080: out\/ holds what dockinit did not write: /m);
+      expect(r.stderr).toContain(named);
+      expect(snapshotTree(join(dir, "out"))).toEqual(before);
+      expect(readdirSync(dir).filter((f) => f.includes(".tmp-") || f.includes(".old-"))).toEqual([]);
+    });
+
+    it("out/ as a symlink to a folder holding other things: refused, the folder it names left as it was", async () => {
       mkdirSync(join(dir, "precious", "sub"), { recursive: true });
       writeFileSync(join(dir, "precious", "a.txt"), "keep");
       symlinkSync("precious", join(dir, "out"));
       const r = await cli("render");
-      expect(r.code, r.stderr).toBe(0);
-      expect(lstatSync(join(dir, "out")).isDirectory()).toBe(true);
-      expect(existsSync(join(dir, "out", "user-data"))).toBe(true);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("a.txt, sub/");
+      expect(lstatSync(join(dir, "out")).isSymbolicLink()).toBe(true);
       expect(snapshotTree(join(dir, "precious"))).toEqual({ "a.txt": `file 644 ${Buffer.from("keep").toString("base64")}` });
       expect(existsSync(join(dir, "precious", "sub"))).toBe(true);
       expect(readdirSync(dir).sort()).toEqual(["out", "precious"]);
     });
 
-    it("out as a regular file: replaced by the bundle", async () => {
+    it("out/ as a symlink to an empty folder, then to a previous render: the bundle lands in that folder and the link stays", async () => {
+      mkdirSync(join(dir, "elsewhere"));
+      symlinkSync("elsewhere", join(dir, "out"));
+      for (const said of ["wrote", "up to date:"]) {
+        const r = await cli("render");
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^${said} out/ `));
+        expect(lstatSync(join(dir, "out")).isSymbolicLink()).toBe(true);
+        expect(existsSync(join(dir, "elsewhere", "user-data"))).toBe(true);
+      }
+      writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nname: changed\n");
+      expect((await cli("render")).code).toBe(0);
+      expect(JSON.parse(readFileSync(join(dir, "elsewhere", "manifest.json"), "utf8")).name).toBe("changed");
+      expect(lstatSync(join(dir, "out")).isSymbolicLink()).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(["dockinit.yaml", "elsewhere", "out"]);
+    });
+
+    it("out as a regular file: refused, the file kept", async () => {
       writeFileSync(join(dir, "out"), "not a directory");
       const r = await cli("render");
-      expect(r.code, r.stderr).toBe(0);
-      expect(existsSync(join(dir, "out", "user-data"))).toBe(true);
+      expect(r.code).toBe(1);
+      expect(readFileSync(join(dir, "out"), "utf8")).toBe("not a directory");
       expect(readdirSync(dir)).toEqual(["out"]);
     });
 
@@ -134,6 +171,23 @@ describe("dockinit CLI", () => {
       expect(JSON.parse(readFileSync(join(dir, "out", "manifest.json"), "utf8")).name).toBe("changed");
       expect(JSON.parse((await cli("render", "--json")).stdout)).toMatchObject({ ok: true, written: false });
     });
+  });
+
+  it.each([
+    ["gzip user-data to a terminal: refused (exit 2), nothing written", "user_data:\n  gzip: always\n", true, 2],
+    ["gzip user-data to a pipe: written", "user_data:\n  gzip: always\n", false, 0],
+    ["plain user-data to a terminal: written", "", true, 0],
+  ])("render --stdout, %s", async (_name, extra, tty, code) => {
+    writeFileSync(join(dir, "dockinit.yaml"), `version: 1\nname: tty\n${extra}`);
+    const chunks: Buffer[] = [];
+    let stderr = "";
+    const exit = await runCli(["render", "--stdout"], { stdout: (t) => chunks.push(Buffer.from(t)), stderr: (t) => (stderr += t), cwd: dir, env: {}, stdoutIsTTY: tty });
+    expect(exit, stderr).toBe(code);
+    const out = Buffer.concat(chunks);
+    if (code === 2) {
+      expect(out.length).toBe(0);
+      expect(stderr).toBe("dockinit: the user-data is gzip (binary); not writing it to a terminal: redirect it, e.g. `dockinit render --stdout > user-data`\n");
+    } else expect(out.length).toBeGreaterThan(100);
   });
 
   it("check -c FILE --json reports diagnostics as data", async () => {

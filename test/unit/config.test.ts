@@ -49,7 +49,7 @@ const cases: Case[] = [
   { name: "merge key", yaml: "version: 1\nfirewall:\n  <<: {backend: nftables}\n", code: "DI003", line: 3, col: 3 },
   { name: "python tag", yaml: "version: 1\nname: !!python/object:os.system x\n", code: "DI003", line: 2, col: 33 },
   { name: "nested unknown key", yaml: "version: 1\nfirewall:\n  publshed: {}\n", code: "DI010", line: 3, col: 3, path: "firewall.publshed", hint: /did you mean "published"/ },
-  { name: "wrong type", yaml: "version: 1\nephemeral_ports:\n  enabled: yes\n", code: "DI011", line: 3, col: 12, path: "ephemeral_ports.enabled" },
+  { name: "wrong type", yaml: "version: 1\nephemeral_ports:\n  enabled: yes\n", code: "DI011", line: 3, col: 12, path: "ephemeral_ports.enabled", hint: /^write true: dockinit reads YAML 1\.2/ },
   { name: "enum", yaml: "version: 1\nfirewall:\n  backend: pf\n", code: "DI012", line: 3, col: 12, hint: /iptables/ },
   { name: "missing version", yaml: "name: x\n", code: "DI013", line: 1, col: 1 },
   { name: "version 2", yaml: "version: 2\n", code: "DI014", line: 1, col: 10 },

@@ -404,7 +404,7 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     expect(scriptFindings, show(scriptFindings.map((f) => ({ id: f.firstId, problem: `${f.tool} on ${f.kind}: ${f.output}` })))).toEqual([]);
   }, 600_000);
 
-  it("the README's \"How it is tested\" states exactly this run's figures (fixed seed: they change only when the code does)", () => {
+  it("docs/testing.md (How it is tested) states exactly this run's figures (fixed seed: they change only when the code does)", () => {
     const n = (x: number) => String(x).replace(/\B(?=(\d{3})+$)/g, ",");
     const codes = stats.codes.size;
     const sentence = [
@@ -419,7 +419,7 @@ describe("property: generated configs are rejected with coded diagnostics or ren
       "  through shellcheck and `bash -n`.",
     ].join("\n");
     expect(cloudInitCounts.checked, "the cloud-init check ran first").toBeGreaterThan(0);
-    expect(readFileSync(join(REPO, "README.md"), "utf8"), `README.md should say:\n${sentence}`).toContain(sentence);
+    expect(readFileSync(join(REPO, "docs", "testing.md"), "utf8"), `docs/testing.md should say:\n${sentence}`).toContain(sentence);
   });
 
   it.skipIf(skipUnless(VALIDATOR_NEEDS.all))("one bundle per class of units and boot script passes validateBundle (cloud-init, shellcheck, systemd-analyze, JSON, manifest)", () => {

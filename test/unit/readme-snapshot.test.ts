@@ -1,7 +1,7 @@
 import { expect, it } from "vitest";
-import { loadConfig, renderBundle } from "dockinit";
+import { loadDefaultConfig, renderBundle } from "dockinit";
 
-it("the seed host's cloud-config", async () => {
-  const { bundle } = renderBundle(loadConfig("test/fixtures/seed/dockinit.yaml"));
-  await expect(bundle!.cloudConfig).toMatchFileSnapshot("__snapshots__/seed-cloud-config.yaml");
+it("the host's cloud-config", async () => {
+  const { bundle } = renderBundle(loadDefaultConfig()); // yours: loadConfig("dockinit.yaml")
+  await expect(bundle!.cloudConfig).toMatchFileSnapshot("__snapshots__/default-cloud-config.yaml");
 });
