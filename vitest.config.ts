@@ -57,7 +57,12 @@ export default defineConfig({
     reporters: ["default", "./test/support/compat-reporter.ts"],
     projects: [
       {
-              plugins: [hbsPlugin, versionPlugin],
+        plugins: [hbsPlugin, versionPlugin],
+        // "dockinit" in a unit test (the README's snapshot example imports it
+        // as a user would) is the source under test, not the last build: a
+        // stale dist/ must not hide a change. The packed package is proven
+        // from its tarball (test/system/package.test.ts, readme.test.ts).
+        resolve: { alias: { dockinit: new URL("./src/index.ts", import.meta.url).pathname } },
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
@@ -66,7 +71,7 @@ export default defineConfig({
         },
       },
       {
-              plugins: [hbsPlugin, versionPlugin],
+        plugins: [hbsPlugin, versionPlugin],
         test: {
           name: "system",
           include: ["test/system/**/*.test.ts"],
@@ -80,7 +85,7 @@ export default defineConfig({
         },
       },
       {
-              plugins: [hbsPlugin, versionPlugin],
+        plugins: [hbsPlugin, versionPlugin],
         test: {
           // Files that hold the machine-wide xtables lock on purpose or use
           // legacy iptables (which takes it, and fails at once without -w):
