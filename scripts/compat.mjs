@@ -7,15 +7,25 @@
 //   node scripts/compat.mjs --check    exit 1 when docs/compatibility.md's table is not what the results say
 //
 // The results come from test/support/compat-reporter.ts (every vitest run
-// that runs the system tests). Regenerate after a full-matrix run:
+// that runs the system tests): each test's state, and per test file the run
+// (commit, date, matrices) its entries come from. Regenerate after a full-matrix run:
 //   DOCKINIT_DOCKER_MATRIX=bookworm,docker-25.0,trixie,forky,docker-29.7,docker-29.7-nftables DOCKINIT_REQUIRE_SYSTEM_TESTS=1 npx vitest run --project system
 //   node scripts/compat.mjs --write
 // A cell is "✔" when every test mapped to it ran and passed (at least one),
 // "✘" when any of them failed, "—" when none ran (or none exists). Tests a
 // cell maps to may be skipped by design on some engines (their titles say
-// why, or they are engine-specific checks): a cell needs one that ran. --check
-// compares the rows of the engines the last run covered (its
-// DOCKINIT_DOCKER_MATRIX) and takes the other rows as docs/compatibility.md has them.
+// why, or they are engine-specific checks): a cell needs one that ran.
+//
+// The results render the rows of the engines the last run covered (its
+// DOCKINIT_DOCKER_MATRIX; a row's boot cell, the guests it booted, its
+// DOCKINIT_BOOT_MATRIX); every other row, or boot cell, is taken as
+// docs/compatibility.md has it. The "run by" column says "CI" for what CI
+// runs (.ci/run checks it against its own run) and, for every other row or
+// boot, the run that filled it: "full matrix (1a2b3c4d5e, 2026-05-04)", its
+// commit's first 10 hex digits (+dirty when the tree had uncommitted changes)
+// and its day (UTC). --write takes that from the results; --check compares
+// the cells and keeps the table's provenance, so a CI run passes on a table a
+// full-matrix run wrote.
 import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -74,6 +84,7 @@ const FEATURES = [
   },
   {
     title: "boot (cloud-init)",
+    boot: true,
     iptables: [["boot", /> seed fixture \(iptables backend/]],
     nftables: [["boot", /> nftables backend \(vpc DNS/]],
   },
@@ -104,14 +115,24 @@ export const CI_MATRIX = ["bookworm", "docker-25.0", "docker-29.7", "docker-29.7
 /** The engines CI boots a guest of (.ci/run's DOCKINIT_BOOT_MATRIX). */
 export const CI_BOOTS = ["bookworm"];
 
+/** Entries a guest can boot (test/system/lib/engine.ts BOOT_ROOT, which a unit test compares); docker-25.0 boots nowhere. */
+export const BOOTABLE = new Set(["bookworm", "trixie", "forky", "docker-29.7", "docker-29.7-nftables"]);
+
+/** The provenance of a row filled before runs were recorded (or by a run the table cannot name). */
+export const NOT_RECORDED = "run not recorded";
+/** The provenance of a row no run filled. */
+const NOT_RUN = "not run";
+
+const ran = (t) => t.state === "passed" || t.state === "failed";
+
 function cell(results, row, specs) {
   if (specs.length === 0) return "—";
   const tests = results.tests.filter(
     (t) => t.name.startsWith(row.prefix) && specs.some(([file, re]) => t.file === `${file}.test.ts` && re.test(t.name)),
   );
-  const ran = tests.filter((t) => t.state === "passed" || t.state === "failed");
-  if (ran.length === 0) return "—";
-  if (ran.some((t) => t.state === "failed")) return "✘";
+  const done = tests.filter(ran);
+  if (done.length === 0) return "—";
+  if (done.some((t) => t.state === "failed")) return "✘";
   return "✔";
 }
 
@@ -122,38 +143,105 @@ function refusedRow(results, row) {
   return `refused at render (DI058; auto chooses nftables); ${forced}`;
 }
 
-/** Entries a guest can boot (test/system/lib/engine.ts BOOT_ROOT, which a unit test compares); docker-25.0 boots nowhere. */
-export const BOOTABLE = new Set(["bookworm", "trixie", "forky", "docker-29.7", "docker-29.7-nftables"]);
+const entries = (list) => new Set((list || "bookworm").split(",").map((e) => e.trim()));
+/** The Docker-matrix entries the last run covered: its DOCKINIT_DOCKER_MATRIX (test/system/lib/engine.ts dockerMatrix). */
+const matrixRan = (results) => entries(results.matrix);
+/** The boot test's entries of that run: DOCKINIT_BOOT_MATRIX, else its Docker matrix (test/system/lib/engine.ts bootMatrix). */
+const bootRan = (results) => entries(results.bootMatrix || results.matrix);
 
-/** The boot test's entries of a run: DOCKINIT_BOOT_MATRIX, else its Docker matrix (test/system/lib/engine.ts bootMatrix). */
-const bootRan = (results) => new Set((results.bootMatrix || results.matrix || "bookworm").split(",").map((e) => e.trim()));
+/** The test files of the boot column, and of every other column (the refused row's warning test among them). */
+const BOOT_FILES = new Set(FEATURES.filter((f) => f.boot).flatMap((f) => [...f.iptables, ...f.nftables].map(([file]) => `${file}.test.ts`)));
+const TEST_FILES = new Set(["firewall-docker.test.ts", ...FEATURES.filter((f) => !f.boot).flatMap((f) => [...f.iptables, ...f.nftables].map(([file]) => `${file}.test.ts`))]);
 
-/**
- * One row. `previous` (docs/compatibility.md's cells of that row) stands in for the boot
- * cell when the run booted no guest of that engine (CI boots bookworm only).
- */
-export function renderRow(results, row, previous) {
-  const runs = !CI_MATRIX.includes(row.entry) ? "full matrix" : CI_BOOTS.includes(row.entry) || !BOOTABLE.has(row.entry) ? "CI" : "CI; its boot: full matrix";
-  if (row.firewall === "nftables" && row.backend === "iptables") {
-    return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${runs} | ${refusedRow(results, row)} |${" |".repeat(FEATURES.length - 1)}`;
-  }
-  const cells = FEATURES.map((f, i) => {
-    if (f.title.startsWith("boot") && previous && BOOTABLE.has(row.entry) && !bootRan(results).has(row.entry)) return previous[4 + i];
-    return cell(results, row, f[row.backend]);
-  });
-  return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${runs} | ${cells.join(" | ")} |`;
+/** How the table names a run: its commit's first 10 hex digits (+dirty: the tree had uncommitted changes) and its day, UTC. */
+export function runName(run) {
+  if (!run?.date) return NOT_RECORDED;
+  return `${run.commit ? run.commit.slice(0, 10) : "unknown commit"}${run.dirty ? "+dirty" : ""}, ${run.date.slice(0, 10)}`;
 }
 
-export function renderTable(results, keep = () => undefined) {
+/** The runs that filled a row's cells of `files` (the runs of the files with a test of that engine that ran), oldest first. */
+function filledBy(results, row, files) {
+  const names = new Map();
+  for (const t of results.tests) {
+    if (!files.has(t.file) || !t.name.startsWith(row.prefix) || !ran(t)) continue;
+    const run = results.runs?.[t.file];
+    names.set(runName(run), run?.date ?? "");
+  }
+  if (names.size === 0) return NOT_RUN;
+  return [...names].sort((a, b) => a[1].localeCompare(b[1]) || a[0].localeCompare(b[0])).map(([name]) => name).join(" and ");
+}
+
+const inCI = (row) => CI_MATRIX.includes(row.entry);
+const bootInCI = (row) => !BOOTABLE.has(row.entry) || (inCI(row) && CI_BOOTS.includes(row.entry));
+const label = (provenance) => `full matrix (${provenance})`;
+
+/** The "run by" cell: "CI" for what CI runs, else the run that filled it. */
+export function runBy(row, tests, boot) {
+  const named = (p) => (p === "CI" ? NOT_RECORDED : p);
+  if (inCI(row)) return bootInCI(row) ? "CI" : `CI; its boot: ${label(named(boot))}`;
+  return !BOOTABLE.has(row.entry) || named(boot) === named(tests) ? label(named(tests)) : `${label(named(tests))}; its boot: ${label(named(boot))}`;
+}
+
+/** A "run by" cell read back: the provenance of the row's tests and of its boot ("CI", or a run's name). */
+export function parseRunBy(text) {
+  const [a, b] = text.split("; its boot: ");
+  const provenance = (s) => (s.trim() === "CI" ? "CI" : (/^full matrix \((.*)\)$/.exec(s.trim())?.[1] ?? NOT_RECORDED));
+  const tests = provenance(a);
+  return { tests, boot: b === undefined ? tests : provenance(b) };
+}
+
+const split = (line) => line.split("|").slice(1, -1).map((c) => c.trim());
+const keyOf = (cells) => cells.slice(0, 3).join(" | ");
+
+/** The table's rows as docs/compatibility.md (`doc`) has them: by "Docker | firewall | backend", the provenance and the cells by column title. */
+export function parseTable(doc) {
+  const lines = doc.split("\n");
+  const head = lines.findIndex((l) => l.startsWith("| Docker |"));
+  const rows = new Map();
+  if (head < 0) return rows;
+  const titles = split(lines[head]);
+  for (const line of lines.slice(head + 2)) {
+    if (!line.startsWith("|")) break;
+    const cells = split(line);
+    const byTitle = new Map(titles.map((t, i) => [t, cells[i] ?? ""]));
+    rows.set(keyOf(cells), { runBy: parseRunBy(byTitle.get("run by") ?? ""), cells: byTitle });
+  }
+  return rows;
+}
+
+/**
+ * One row. What the last run covered (its Docker matrix; its boot matrix for
+ * the boot cell) comes from `results`; the rest from `previous` (the table's
+ * row, parseTable), "—" without one. `keepProvenance` (--check) keeps the
+ * table's provenance of a row or boot the run covered, and compares its cells.
+ */
+export function renderRow(results, row, previous, { keepProvenance = false } = {}) {
+  const prev = previous ?? { runBy: { tests: NOT_RUN, boot: NOT_RUN }, cells: new Map() };
+  const testsCovered = matrixRan(results).has(row.entry);
+  const bootCovered = BOOTABLE.has(row.entry) ? bootRan(results).has(row.entry) : testsCovered;
+  const tests = testsCovered && !(keepProvenance && previous) ? filledBy(results, row, TEST_FILES) : prev.runBy.tests;
+  const boot = bootCovered && !(keepProvenance && previous) ? filledBy(results, row, BOOT_FILES) : prev.runBy.boot;
+  const by = runBy(row, tests, boot);
+  if (row.firewall === "nftables" && row.backend === "iptables") {
+    const refused = testsCovered ? refusedRow(results, row) : (prev.cells.get(FEATURES[0].title) ?? refusedRow(results, row));
+    return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${by} | ${refused} |${" |".repeat(FEATURES.length - 1)}`;
+  }
+  const cells = FEATURES.map((f) => ((f.boot ? bootCovered : testsCovered) ? cell(results, row, f[row.backend]) : (prev.cells.get(f.title) ?? "—")));
+  return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${by} | ${cells.join(" | ")} |`;
+}
+
+/** The table: `doc` (docs/compatibility.md's text, "" for none) gives the rows and boots the results do not cover. */
+export function renderTable(results, doc = "", options = {}) {
+  const previous = parseTable(doc);
   const lines = [
     `| Docker | Docker's firewall | dockinit backend | run by | ${FEATURES.map((f) => f.title).join(" | ")} |`,
     `| --- | --- | --- | --- | ${FEATURES.map(() => "---").join(" | ")} |`,
   ];
-  for (const row of ROWS) lines.push(keep(row) ?? renderRow(results, row));
+  for (const row of ROWS) lines.push(renderRow(results, row, previous.get(`${row.docker} | ${row.firewall} | ${row.backend}`), options));
   return lines.join("\n");
 }
 
-export function section(results, keep) {
+export function section(results, doc = "", options = {}) {
   return [
     BEGIN,
     "<!-- generated by scripts/compat.mjs from the system tests' results; do not edit by hand -->",
@@ -161,8 +249,11 @@ export function section(results, keep) {
     "",
     "Which Docker engines each feature is proven on, generated from the results of the system tests.",
     `CI (\`bash .ci/run\`) runs the engines marked CI (\`DOCKINIT_DOCKER_MATRIX=${CI_MATRIX.join(",")}\`) and`,
-    "checks that their rows match its own run; the full-matrix command in [How it is tested](testing.md#the-docker-matrix)",
+    "checks on each run that their rows match its own results; the full-matrix command in [How it is tested](testing.md#the-docker-matrix)",
     "runs every row, and `node scripts/compat.mjs --write` after it writes this table.",
+    "A row CI does not run, and a boot CI does not run, names the run that filled it: \"full matrix (1a2b3c4d5e, 2026-05-04)\"",
+    "is the commit that run tested (its first 10 hex digits; +dirty when the working tree had uncommitted changes)",
+    `and the day it ran (UTC); "${NOT_RECORDED}": filled before the table recorded runs.`,
     "",
     "✔ proven with real packets against that engine: 20.10 is this machine's docker.io; 25.0.16 and",
     "29.7.2 are `dockerd`/`docker-proxy` (and runc 1.3.6 for 29) built from moby's tagged source",
@@ -171,7 +262,7 @@ export function section(results, keep) {
     "29.7 a forky guest with 29.7.2's `dockerd`, `docker-proxy` and runc put over forky's docker.io; 25.0",
     "boots nowhere. ✘ failed; — not tested.",
     "",
-    renderTable(results, keep),
+    renderTable(results, doc, options),
     "",
     "Limits: under Docker's nftables firewall, a port forward to a container's own address would need",
     "Docker's `bridge-accept-fwmark`, which dockinit does not set. Amazon Linux 2023 is only partly covered: its Docker 25.0.16 engine runs here, but not",
@@ -187,7 +278,18 @@ function replaceSection(doc, text) {
   return doc.slice(0, a) + text + doc.slice(b + END.length);
 }
 
-/** The command line: only when run as a script (the unit tests import CI_MATRIX and CI_BOOTS). */
+/** docs/compatibility.md (`doc`) as --write leaves it. */
+export function write(results, doc) {
+  return replaceSection(doc, section(results, doc));
+}
+
+/** --check: the table matches the results (CI's rows exactly; the others' cells where the run covered them, their provenance as the table has it). */
+export function check(results, doc) {
+  const expected = section(results, doc, { keepProvenance: true });
+  return { ok: replaceSection(doc, expected) === doc, expected };
+}
+
+/** The command line: only when run as a script (the unit tests import this module). */
 function main() {
   const mode = process.argv[2] ?? "";
   let results;
@@ -198,27 +300,19 @@ function main() {
     process.exit(1);
   }
   const doc = readFileSync(TABLE_FILE, "utf8");
-  const docRows = doc.split("\n").filter((l) => l.startsWith("| "));
-  const docRow = (row) => docRows.find((l) => l.startsWith(`| ${row.docker} | ${row.firewall} | ${row.backend} |`));
-  const cellsOf = (line) => line?.slice(2, -2).split(" | ");
-  // Boot cells of entries the run booted no guest of keep the table's value (CI boots bookworm only).
-  const text = section(results, (row) => renderRow(results, row, cellsOf(docRow(row))));
   if (mode === "--write") {
-    writeFileSync(TABLE_FILE, replaceSection(doc, text));
+    writeFileSync(TABLE_FILE, write(results, doc));
     console.log(`compat: ${TABLE_NAME} updated`);
   } else if (mode === "--check") {
-    // Rows of engines this run did not cover (the full matrix's) are taken as the table has them.
-    const ran = new Set((results.matrix || "bookworm").split(",").map((e) => e.trim()));
-    const keep = (row) => (ran.has(row.entry) ? renderRow(results, row, cellsOf(docRow(row))) : docRow(row));
-    const checked = section(results, keep);
-    if (replaceSection(doc, checked) !== doc) {
+    const { ok, expected } = check(results, doc);
+    if (!ok) {
       console.error(`compat: ${TABLE_NAME}'s compatibility table differs from the test results; run: node scripts/compat.mjs --write`);
-      console.error(checked);
+      console.error(expected);
       process.exit(1);
     }
     console.log(`compat: ${TABLE_NAME}'s table matches the test results`);
   } else {
-    console.log(text);
+    console.log(section(results, doc));
   }
 }
 
