@@ -69,8 +69,10 @@ await build({
   format: "cjs",
   // Parsing the bundle is most of start-up; minified source parses faster.
   minify: true,
-  // The AWS SDK stays outside the bundle and is import()ed only by diff/push.
-  external: ["@aws-sdk/*"],
+  // The AWS SDK stays outside the bundle and is import()ed only by diff/push;
+  // so does the JSON Schema validator, which only --cloud-init loads
+  // (src/bundle/cloud-init/lazy.ts): neither adds to every start's parse.
+  external: ["@aws-sdk/*", "jsonschema"],
   // yaml's ES module build (published for browsers; the same source as its
   // CommonJS build) is scope-hoisted and tree-shaken, where the CommonJS one
   // is a chain of wrapped modules initialised one by one at start-up.

@@ -84,6 +84,8 @@ export interface Model {
     writeFiles: UserFile[];
     packages: string[];
     runcmd: (string | string[])[];
+    /** user_data.cloud_init as written ("22.2", "al2023"): the cloud-init `check`/`render` validate against; resolved in bundle/cloud-init/. */
+    cloudInit?: string;
   };
   launchTemplate?: {
     name: string;
@@ -214,25 +216,25 @@ function networkLists(config: Config): { path: (string | number)[]; entries: rea
     {
       path: ["ephemeral_ports", "sources"],
       entries: config.ephemeral_ports.sources,
-      ipv4Only: "rewrites the source ports of IPv4 connections only: IPv6 connections leave with theirs",
+      ipv4Only: "rewrites the source ports of every IPv4 connection but not of every IPv6 one (the list has no ::/0 or `any`): IPv6 connections from outside the list leave with theirs",
       hint: anyOrV6,
     },
     ...config.firewall.published.rules.map((r, i) => ({
       path: ["firewall", "published", "rules", i, "allow"],
       entries: r.allow,
-      ipv4Only: `admits every IPv4 client of port ${r.port}/${r.protocol} but no IPv6 client: IPv6 connections to it are dropped`,
+      ipv4Only: `admits every IPv4 client of port ${r.port}/${r.protocol} but not every IPv6 client (the list has no ::/0 or \`any\`): IPv6 clients outside the list are dropped`,
       hint: anyOrV6,
     })),
     {
       path: ["firewall", "containers", "block"],
       entries: config.firewall.containers.block,
-      ipv4Only: "blocks every IPv4 destination but no IPv6 one: containers still reach IPv6 destinations",
+      ipv4Only: "blocks every IPv4 destination but not every IPv6 one (the list has no ::/0): containers still reach IPv6 destinations outside the list",
       hint: "add `::/0` to the list to block IPv6 destinations as well",
     },
     {
       path: ["firewall", "containers", "egress_allow"],
       entries: config.firewall.containers.egress_allow,
-      ipv4Only: "lets containers reach every IPv4 destination but no IPv6 one: IPv6 destinations are dropped",
+      ipv4Only: "lets containers reach every IPv4 destination but not every IPv6 one (the list has no ::/0): IPv6 destinations outside the list are dropped",
       hint: "add `::/0` to the list (or remove egress_allow to let containers reach every destination)",
     },
   ];
@@ -452,6 +454,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       writeFiles,
       packages: config.user_data.packages,
       runcmd: config.user_data.runcmd,
+      ...(config.user_data.cloud_init !== undefined ? { cloudInit: config.user_data.cloud_init } : {}),
     },
     launchTemplate: config.launch_template && {
       name: config.launch_template.name,

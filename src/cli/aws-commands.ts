@@ -9,7 +9,7 @@ import { renderBundle, type LoadResult } from "../api.js";
 import type { Bundle } from "../bundle/render-bundle.js";
 import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
-import { announceRegion, canConfirm, configArgument, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, thousands, type CliIO } from "./io.js";
+import { announceRegion, canConfirm, configArgument, noConfirmation, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, thousands, type CliIO } from "./io.js";
 import { chooseGroups, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
 
 interface AwsOpts {
@@ -105,7 +105,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
 
   const awsSettings = (aws: typeof import("../aws/launch-template.js"), opts: AwsOpts, loaded: LoadResult): Ec2ClientSettings => {
     const settings = aws.resolveEc2ClientSettings({ region: opts.region, profile: opts.profile }, io.env, loaded.model?.launchTemplate?.region);
-    announceRegion(io, settings, loaded.file);
+    announceRegion(io, settings, loaded.file, loaded.model?.launchTemplate?.region);
     return settings;
   };
 
@@ -174,7 +174,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     // push --rollout to groups it would find and confirm: without a terminal
     // to confirm on, refuse before the push, not after a version was made.
     if (opts.rollout && !opts.dryRun && !opts.yes && loaded.model && chooseGroups({ autoScalingGroup: opts.autoScalingGroup }, loaded.model.rollout).groups.length === 0 && !canConfirm(io)) {
-      io.stderr("dockinit: push --rollout would roll out to every group that uses the template; without a terminal to confirm on, pass --yes (or name the groups with --auto-scaling-group); nothing pushed\n");
+      io.stderr(`dockinit: push --rollout would roll out to every group that uses the template; ${noConfirmation(io)}: pass --yes (or name the groups with --auto-scaling-group); nothing pushed\n`);
       return setExit(EXIT.usage);
     }
     quietSdkNodeVersionWarning();

@@ -49,6 +49,9 @@ const stdinTaken = new WeakSet<CliIO>();
 /** Whether a question can be asked and answered: stdin a terminal not already read for `-c -`, and stderr or stdout one too. */
 export const canConfirm = (io: CliIO): boolean => Boolean(io.stdinIsTTY && !stdinTaken.has(io) && (io.stderrIsTTY || io.stdoutIsTTY) && io.ask);
 
+/** Why no confirmation can be asked, in words, for the refusal that says to pass --yes. */
+export const noConfirmation = (io: CliIO): string => (stdinTaken.has(io) ? "standard input held the configuration (-c -), so nothing can be confirmed on it" : "without a terminal to confirm on");
+
 /**
  * `dockinit check my.yaml` and `dockinit check -c my.yaml` are the same; both,
  * naming different files, are a usage error (a string), as in git or terraform.
@@ -89,6 +92,8 @@ export function pickConfig(opts: ConfigOpts, io: CliIO, allowDefault = true, com
 function loadStdin(io: CliIO): LoadResult {
   if (!io.readStdin) return { diagnostics: [{ ...diagnostic("DI005", "cannot read the configuration from standard input here"), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
   stdinTaken.add(io);
+  // A terminal: the user may not know dockinit waits for them.
+  if (io.stdinIsTTY) io.stderr("dockinit: reading the configuration from standard input (end it with Ctrl-D)\n");
   let bytes: Buffer;
   try {
     bytes = io.readStdin();
@@ -98,6 +103,7 @@ function loadStdin(io: CliIO): LoadResult {
   }
   // As loadConfig does for a file: the bytes decoded strictly, so a binary or
   // Latin-1 stream is one error, not a screen of replacement characters.
+  if (bytes.length === 0) return { diagnostics: [{ ...diagnostic("DI005", "standard input is empty", [], "pipe the configuration in, e.g. `dockinit check -c - < dockinit.yaml`"), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
   if (bytes.length > MAX_CONFIG_BYTES) {
     return { diagnostics: [{ ...diagnostic("DI004", `standard input is larger than ${MAX_CONFIG_BYTES} bytes`), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
   }
@@ -140,6 +146,8 @@ export function fileFailure(err: unknown): string | undefined {
     EXDEV: "the temporary folder is on another device",
     ENAMETOOLONG: "the name is too long",
     ELOOP: "too many symbolic links",
+    EBUSY: "it is busy (a mount point?)",
+    ENOTEMPTY: "a folder in the way is not empty",
   };
   return code && words[code] ? `${words[code]} (${code})` : undefined;
 }
@@ -161,7 +169,7 @@ const REGION_FROM: Record<string, (file: string) => string> = {
  * warns when AWS_REGION names another one: a template looked for (or made)
  * in the wrong region is the mistake this prevents.
  */
-export function announceRegion(io: CliIO, settings: { region?: string; regionSource: string }, file: string): void {
+export function announceRegion(io: CliIO, settings: { region?: string; regionSource: string }, file: string, configRegion?: string): void {
   // Once per run: push --rollout resolves it for EC2, then for Auto Scaling.
   if (announced.has(io)) return;
   announced.add(io);
@@ -170,8 +178,15 @@ export function announceRegion(io: CliIO, settings: { region?: string; regionSou
     return;
   }
   io.stderr(`dockinit: region ${settings.region} (${REGION_FROM[settings.regionSource]?.(file) ?? settings.regionSource})\n`);
+  // The mismatch worth a word: the one a user did not just type. --region is
+  // their choice (over the file's region, said); the file's region is theirs
+  // too, over a shell's AWS_REGION left from other work (said).
+  if (settings.regionSource === "--region") {
+    if (configRegion && configRegion !== settings.region) io.stderr(`dockinit: warning: --region ${settings.region} overrides launch_template.region (${configRegion}) in ${file}\n`);
+    return;
+  }
   const envRegion = io.env.AWS_REGION?.trim();
   if (envRegion && envRegion !== settings.region) {
-    io.stderr(`dockinit: warning: AWS_REGION=${envRegion} is not used: ${settings.regionSource === "--region" ? "--region" : "launch_template.region"} comes first (pass --region ${envRegion} to work there)\n`);
+    io.stderr(`dockinit: warning: AWS_REGION=${envRegion} is not used: launch_template.region comes first (pass --region ${envRegion} to work there)\n`);
   }
 }

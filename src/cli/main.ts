@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { renderBundle, userDataBase64 } from "../api.js";
 import { OutputFolderNotOwned, writeBundle, type WriteOutcome } from "../bundle/emit.js";
 import { USER_DATA_BUDGET } from "../bundle/user-data.js";
+import { checkCloudInitIfAsked } from "../bundle/cloud-init/lazy.js";
 import { DEFAULT_CONFIG_NAME, STARTER_CONFIG } from "../config/default.js";
 import { catalogue, hasErrors } from "../config/errors.js";
 import { configJsonSchema } from "../config/schema.js";
@@ -38,6 +39,10 @@ function writeOrSay(io: CliIO, path: string, text: string, shown: string): numbe
 }
 
 export { EXIT, pickConfig, printDiagnostics, type CliIO } from "./io.js";
+
+/** check's and render's --cloud-init (user_data.cloud_init names it in the file). */
+const CLOUD_INIT_OPTION =
+  "validate the cloud-config, and cloud-config parts, against this cloud-init's own schema: a version (22.2, 22.4, 25.1, 26.2, or one between) or an OS name (al2023, debian-12, ubuntu-24.04, ...)";
 
 const budgetLine = (bytes: number, encoding: string) =>
   `user-data: ${thousands(bytes)} of ${thousands(USER_DATA_BUDGET)} bytes${encoding === "gzip" ? " (gzip)" : ""}`;
@@ -98,34 +103,38 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     return false;
   };
 
-  configOption(program.command("check").description("validate only; non-zero exit on any error")).action((positional: string | undefined, opts: ConfigOpts) => {
+  configOption(program.command("check").description("validate only; non-zero exit on any error")).option("--cloud-init <target>", CLOUD_INIT_OPTION).action(async (positional: string | undefined, opts: ConfigOpts & { cloudInit?: string }) => {
     if (!takeConfigArgument(positional, opts)) return;
     const loaded = pickConfig(opts, io);
     const rendered = loaded.model ? renderBundle(loaded) : { diagnostics: loaded.diagnostics };
-    const diags = rendered.diagnostics;
-    const ok = !hasErrors(diags);
     const bundle = "bundle" in rendered ? rendered.bundle : undefined;
+    const target = await checkCloudInitIfAsked(opts.cloudInit, loaded, bundle);
+    const diags = [...rendered.diagnostics, ...target.diagnostics];
+    const ok = !hasErrors(diags);
     if (opts.json) {
-      io.stdout(`${JSON.stringify({ ok, file: loaded.file, diagnostics: diags, userData: bundle?.manifest.userData }, null, 2)}\n`);
+      io.stdout(`${JSON.stringify({ ok, file: loaded.file, diagnostics: diags, userData: bundle?.manifest.userData, ...(target.checked ? { cloudInit: target.checked } : {}) }, null, 2)}\n`);
     } else {
       printDiagnostics(io, diags, loaded.source);
-      if (ok && bundle) io.stdout(`${loaded.file}: ok; ${budgetLine(bundle.userData.length, bundle.encoding)}\n`);
+      if (ok && bundle) io.stdout(`${loaded.file}: ok; ${budgetLine(bundle.userData.length, bundle.encoding)}${target.checked ? `; valid for ${target.checked}` : ""}\n`);
     }
-    exitCode = ok ? EXIT.ok : EXIT.invalid;
+    exitCode = target.usage ? EXIT.usage : ok ? EXIT.ok : EXIT.invalid;
   });
 
   configOption(program.command("render").description("validate and write the bundle"))
     .option("-o, --out <dir>", "output directory (replaced only when new, empty, or holding a previous render alone)", "out")
     .option("--stdout", "write the user-data alone to stdout (nothing to disk)")
-    .action((positional: string | undefined, opts: ConfigOpts & { out: string; stdout?: boolean }) => {
+    .option("--cloud-init <target>", CLOUD_INIT_OPTION)
+    .action(async (positional: string | undefined, opts: ConfigOpts & { out: string; stdout?: boolean; cloudInit?: string }) => {
       if (!takeConfigArgument(positional, opts)) return;
       const loaded = pickConfig(opts, io);
       const rendered = renderBundle(loaded);
+      const target = await checkCloudInitIfAsked(opts.cloudInit, loaded, rendered.bundle);
+      rendered.diagnostics.push(...target.diagnostics);
       const ok = !hasErrors(rendered.diagnostics) && rendered.bundle !== undefined;
       if (!opts.json || !ok) printDiagnostics(io, rendered.diagnostics, loaded.source);
       if (!ok || !rendered.bundle) {
         if (opts.json) io.stdout(`${JSON.stringify({ ok: false, file: loaded.file, diagnostics: rendered.diagnostics }, null, 2)}\n`);
-        exitCode = EXIT.invalid;
+        exitCode = target.usage ? EXIT.usage : EXIT.invalid;
         return;
       }
       const bundle = rendered.bundle;
@@ -140,38 +149,39 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         return;
       }
       const outDir = resolveIn(io, opts.out);
+      // "out/", "./", "/": the folder as the user named it, once with its slash.
+      const outShown = opts.out.replace(/\/+$/, "") === "" ? "/" : `${opts.out.replace(/\/+$/, "")}/`;
+      const refuse = (code: "DI080" | "DI081", words: string, extra: Record<string, unknown> = {}) => {
+        io.stderr(`dockinit: error ${code}: ${words}\n  hint: ${catalogue[code].hint}\n`);
+        if (opts.json) io.stdout(json({ ok: false, file: loaded.file, error: { code, message: words, ...extra } }));
+        exitCode = EXIT.invalid;
+      };
       // The config file is never replaced or removed by the bundle written around it.
       const configPath = loaded.file === DEFAULT_CONFIG_NAME || loaded.file === STDIN_NAME ? undefined : resolveIn(io, loaded.file);
-      if (configPath && isInside(configPath, outDir)) {
-        io.stderr(`dockinit: error DI081: ${opts.out}/ holds the configuration file ${loaded.file}; nothing written\n  hint: ${catalogue.DI081.hint}\n`);
-        exitCode = EXIT.invalid;
-        return;
-      }
+      if (configPath && isInside(configPath, outDir)) return refuse("DI081", `${outShown} holds the configuration file ${loaded.file}; nothing written`);
       let outcome: WriteOutcome;
       try {
         outcome = writeBundle(bundle, outDir);
       } catch (err) {
-        exitCode = EXIT.invalid;
         if (err instanceof OutputFolderNotOwned) {
+          if (err.notAFolder) return refuse("DI080", `${opts.out} is not a folder; nothing written or removed`, { entries: err.entries });
           const shown = err.entries.slice(0, 8).join(", ") + (err.entries.length > 8 ? `, and ${err.entries.length - 8} more` : "");
-          io.stderr(
-            `dockinit: error ${err.code}: ${opts.out}/ holds what dockinit did not write: ${shown}; nothing written or removed\n  hint: ${catalogue.DI080.hint}\n`,
-          );
-          if (opts.json) io.stdout(json({ ok: false, file: loaded.file, error: { code: err.code, message: err.message, entries: err.entries } }));
-          return;
+          return refuse("DI080", `${outShown} holds what dockinit did not write: ${shown}; nothing written or removed`, { entries: err.entries });
         }
         const failure = fileFailure(err);
         if (!failure) throw err;
-        io.stderr(`dockinit: cannot write ${opts.out}/: ${failure}; nothing written\n`);
+        io.stderr(`dockinit: cannot write ${outShown}: ${failure}\n`);
+        if (opts.json) io.stdout(json({ ok: false, file: loaded.file, error: { kind: "file-system", code: (err as NodeJS.ErrnoException).code, message: `cannot write ${outShown}: ${failure}` } }));
+        exitCode = EXIT.invalid;
         return;
       }
       if (opts.json) {
         // userDataBase64: what CloudFormation, CDK and EC2's API take (Terraform: filebase64("out/user-data")).
-        const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle) };
+        const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle), ...(target.checked ? { cloudInit: target.checked } : {}) };
         io.stdout(`${JSON.stringify(result, null, 2)}\n`);
       } else {
         const did = outcome === "unchanged" ? "up to date:" : "wrote";
-        io.stdout(`${did} ${opts.out}/ (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}\n`);
+        io.stdout(`${did} ${outShown} (${bundle.files.length} files); ${budgetLine(bundle.manifest.userData.bytes, bundle.manifest.userData.encoding)}${target.checked ? `; valid for ${target.checked}` : ""}\n`);
       }
     });
 

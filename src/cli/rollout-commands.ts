@@ -15,7 +15,7 @@ import type { RolloutSettings } from "../model.js";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadDefaultConfig } from "../api.js";
-import { announceRegion, canConfirm, configArgument, EXIT, REGION_HELP, type CliIO } from "./io.js";
+import { announceRegion, canConfirm, configArgument, EXIT, noConfirmation, pickConfig, REGION_HELP, type CliIO } from "./io.js";
 
 /** The flags `rollout` (and, for the subset it has, `push --rollout`) takes. */
 export interface RolloutFlags {
@@ -217,7 +217,7 @@ function clients(aws: Aws, io: CliIO, flags: RolloutFlags, loaded: LoadResult) {
   const region = loaded.model?.launchTemplate?.region;
   const ec2Settings: Ec2ClientSettings = aws.lt.resolveEc2ClientSettings({ region: flags.region, profile: flags.profile }, io.env, region);
   const asgSettings = aws.ro.resolveAutoScalingClientSettings({ region: flags.region, profile: flags.profile }, io.env, region);
-  announceRegion(io, asgSettings, loaded.file);
+  announceRegion(io, asgSettings, loaded.file, region);
   const ec2 = aws.lt.createEc2Client(ec2Settings);
   const asg = aws.ro.createAutoScalingClient(asgSettings);
   return {
@@ -248,7 +248,7 @@ async function confirm(io: CliIO, flags: RolloutFlags, question: string, what: s
     io.stderr("dockinit: not confirmed; nothing started\n");
     return EXIT.invalid;
   }
-  io.stderr(`dockinit: ${what}; without a terminal to confirm on, pass --yes (or name the groups with --auto-scaling-group); nothing started\n`);
+  io.stderr(`dockinit: ${what}; ${noConfirmation(io)}: pass --yes (or name the groups with --auto-scaling-group); nothing started\n`);
   return EXIT.usage;
 }
 
@@ -508,8 +508,20 @@ export function registerRolloutCommand(
     // The emergency stop of named groups needs no bundle, no template and no
     // config: it works from any folder (with the region from --region or the
     // environment). Given a config, it still takes its region from it.
-    if (stopping && opts.autoScalingGroup && opts.autoScalingGroup.length > 0 && !opts.config && !existsSync(resolve(io.cwd, "dockinit.yaml"))) {
-      return setExit(await runStop(io, stopping, flags, loadDefaultConfig(), opts.launchTemplate));
+    if (stopping && opts.autoScalingGroup && opts.autoScalingGroup.length > 0) {
+      // Nothing is rendered: a config that does not validate (or is over
+      // budget) must not stand between a user and stopping a bad rollout.
+      const given = opts.config !== undefined || existsSync(resolve(io.cwd, "dockinit.yaml"));
+      let loaded = given ? pickConfig(opts, io) : loadDefaultConfig();
+      if (!loaded.model) {
+        io.stderr(`dockinit: warning: ${loaded.file} does not validate (\`dockinit check\` says why); stopping without its settings (its region too)\n`);
+        loaded = loadDefaultConfig();
+      }
+      return setExit(await runStop(io, stopping, flags, loaded, opts.launchTemplate ?? loaded.model?.launchTemplate?.name));
+    }
+    if (stopping && opts.config === undefined && !existsSync(resolve(io.cwd, "dockinit.yaml"))) {
+      io.stderr(`dockinit: which groups? pass --auto-scaling-group NAME (no dockinit.yaml needed to stop a refresh); nothing sent to AWS\n`);
+      return setExit(EXIT.usage);
     }
     // --cancel/--rollback of named groups need no template; everything else does.
     const prepared = prepare(opts, stopping === undefined);

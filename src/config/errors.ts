@@ -76,14 +76,23 @@ export const catalogue = {
   DI061: { title: "world-writable file", hint: "any local user could change this file, which root reads or runs; use a mode without the write bit for others, e.g. \"0644\" or \"0755\"", severity: "warning" },
 
   // ── Writing the bundle (render -o DIR) ─────────────────────────────
-  DI080: { title: "output folder holds what dockinit did not write", hint: "render replaces only a folder that is new, empty, or holds a previous render alone: pick another (e.g. -o out), or move those entries away", severity: "error" },
-  DI081: { title: "output folder holds the configuration file", hint: "render replaces its output folder as a whole: write it elsewhere, e.g. -o out", severity: "error" },
+  DI080: { title: "output folder holds what dockinit did not write", hint: "render writes only into a folder that is new, empty, or holds a previous render alone: name another with -o, or move those entries away", severity: "error" },
+  DI081: { title: "output folder holds the configuration file", hint: "the output folder is dockinit's alone: name another with -o (by default out/), not one holding the configuration file", severity: "error" },
 
   // ── Rollout (Auto Scaling instance refresh) ─────────────────────────
   DI070: { title: "invalid checkpoints", hint: "list checkpoint percentages between 1 and 100 in increasing order, ending with 100, e.g. [20, 50, 100]", severity: "error" },
   DI071: { title: "Auto Scaling group listed twice", hint: "name each group once", severity: "error" },
   DI072: { title: "healthy percentages do not fit", hint: "keep min_healthy_percentage <= max_healthy_percentage and their difference at most 100 (AWS's rule), e.g. 90 and 100", severity: "error" },
   DI073: { title: "checkpoint_delay without checkpoints", hint: "add checkpoints (e.g. [20, 50, 100]) or remove checkpoint_delay", severity: "error" },
+
+  // ── cloud-init target (check/render --cloud-init, user_data.cloud_init) ──
+  DI090: { title: "unknown cloud-init target", hint: "name a cloud-init version as a quoted string, MAJOR.MINOR (e.g. \"22.2\"; `cloud-init --version` on an instance prints it), or an OS name such as al2023, debian-12 or ubuntu-24.04", severity: "error" },
+  DI091: { title: "no schema for this cloud-init version", hint: "dockinit ships the cloud-config schemas of cloud-init 22.2, 22.4, 25.1 and 26.2: name a version from 22.2 to 26.2", severity: "error" },
+  DI092: { title: "not valid for the target cloud-init's cloud-config schema", hint: "change the value to what the message says that cloud-init's schema allows (its docs: https://cloudinit.readthedocs.io, choose the version)", severity: "error" },
+  DI093: { title: "cloud-config key newer than the target cloud-init", hint: "remove the key, or name the cloud-init your images really carry if it is that new (--cloud-init, user_data.cloud_init)", severity: "error" },
+  DI094: { title: "cloud-config key may not exist in the target cloud-init", hint: "dockinit ships no schema between the two versions named: check with `cloud-init schema` on an instance, or name a shipped version your images carry", severity: "warning" },
+  DI095: { title: "cloud-config key removed before the target cloud-init", hint: "remove the key: the target cloud-init no longer has the module that read it", severity: "error" },
+  DI096: { title: "cloud-config key no cloud-init version knows", hint: "check its spelling: no cloud-config schema from 22.2 to 26.2 has this key, and the target cloud-init ignores it", severity: "warning" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type DiagnosticCode = keyof typeof catalogue;

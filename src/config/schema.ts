@@ -267,6 +267,14 @@ const userData = z.prefault(
     write_files: withDefault(list(writeFile, 200), []),
     packages: withDefault(list(z.string(), 500), []),
     runcmd: withDefault(list(z.union([z.string(), z.array(z.string())]), 500), []),
+    // A string: YAML reads an unquoted 22.10 as the number 22.1 (DI011 says to quote it).
+    cloud_init: z.optional(
+      z.string().check(
+        describe(
+          'the cloud-init the instances run, as a quoted version ("22.2", "22.4", "25.1", "26.2" or one between) or an OS name (al2023, debian-12, ubuntu-24.04): check and render validate the cloud-config against its schema; --cloud-init overrides it',
+        ),
+      ),
+    ),
   }),
   {},
 );

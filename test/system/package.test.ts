@@ -197,6 +197,8 @@ describe.skipIf(skipUnlessRegistry())("the packed package, installed from its ta
         "dist/index.d.cts",
         "dist/index.d.ts",
         "dist/index.js",
+        // cloud-init's own schemas, for check --cloud-init (read beside bin/ and dist/).
+        ...readdirSync(join(REPO, "cloud-init-schemas")).map((f) => `cloud-init-schemas/${f}`),
         // The README's links to the user's guides and notes resolve inside the installed package too.
         ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`),
         "package.json",
@@ -295,6 +297,10 @@ process.stdout.write(String(new vm.Script(Module.wrap(fs.readFileSync(f, "utf8")
     const written = ownMtimes();
     same(render("cache-home-again", { HOME: homeRw, ...flags }), "from the user's own cache");
     expect(ownMtimes(), "the own cache was accepted, not written again").toEqual(written);
+    // check --cloud-init finds the schemas shipped beside bin/ and its validator in the install.
+    const targeted = run("npx", ["--no", "dockinit", "check", "--cloud-init", "22.2"], { cwd: owned(join("project", "runs", "cloud-init")), as, env: npmEnv({ npm_config_cache: npmCache, HOME: homeRw }) });
+    expect(targeted.status, ok(targeted)).toBe(0);
+    expect(targeted.stdout).toMatch(/valid for cloud-init 22\.2 \(schema 22\.2\.2\)/);
     expect(snapshot(installed), "nothing written into the install").toEqual(before);
   });
 

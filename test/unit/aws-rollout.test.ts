@@ -633,7 +633,8 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
       });
     expect(await run(["rollout", "-c", "-"])).toBe(2);
     expect(asked).toBe(false);
-    expect(stderr).toContain("without a terminal to confirm on, pass --yes");
+    expect(stderr).toContain("dockinit: reading the configuration from standard input (end it with Ctrl-D)\n");
+    expect(stderr).toContain("standard input held the configuration (-c -), so nothing can be confirmed on it: pass --yes");
     expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(0);
     expect(await run(["rollout", "-c", "-", "--yes"])).toBe(0);
     expect(asg.commandCalls(StartInstanceRefreshCommand)).toHaveLength(1);
@@ -668,11 +669,26 @@ describe("dockinit rollout / push --rollout (CLI, mocked AWS)", () => {
     expect(r.regionLines).toEqual(["dockinit: region eu-west-1 (from --region)\n"]);
   });
 
-  it.each([["rollout"], ["rollout", "--dry-run"], ["rollout", "--cancel"], ["push", "--rollout", "--yes"]])("without a dockinit.yaml, %s refuses before any AWS call (exit 2)", async (...argv) => {
+  it("the emergency stop goes through a dockinit.yaml that does not validate (a warning; its region unused)", async () => {
+    writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nbogus: 1\nlaunch_template:\n  region: eu-west-1\n");
+    asg.on(CancelInstanceRefreshCommand).resolves({ InstanceRefreshId: "r-web" });
+    const r = await cli(["rollout", "--cancel", "--auto-scaling-group", "web", "--region", "eu-west-1"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe("dockinit: warning: dockinit.yaml does not validate (`dockinit check` says why); stopping without its settings (its region too)\n");
+    expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(1);
+  });
+
+  it.each([
+    [["rollout"], /^dockinit: no dockinit.yaml here, and rollout never acts on the built-in default; nothing sent to AWS/],
+    [["rollout", "--dry-run"], /^dockinit: no dockinit.yaml here, and rollout never acts on the built-in default; nothing sent to AWS/],
+    [["push", "--rollout", "--yes"], /^dockinit: no dockinit.yaml here, and push never acts on the built-in default; nothing sent to AWS/],
+    // The emergency stop without groups: it says how to name them, not to write a config.
+    [["rollout", "--cancel"], /^dockinit: which groups\? pass --auto-scaling-group NAME \(no dockinit.yaml needed to stop a refresh\); nothing sent to AWS\n$/],
+  ])("without a dockinit.yaml, %s refuses before any AWS call (exit 2)", async (argv, said) => {
     rmSync(join(dir, "dockinit.yaml"));
     const r = await cli([...argv, "--launch-template", "build-runner", "--region", "eu-west-1"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^dockinit: no dockinit.yaml here, and (rollout|push) never acts on the built-in default; nothing sent to AWS/);
+    expect(r.stderr).toMatch(said);
     expect(ec2.calls()).toHaveLength(0);
     expect(asg.calls()).toHaveLength(0);
   });

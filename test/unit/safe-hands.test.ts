@@ -7,7 +7,7 @@
 // usefully: what matters is whether a request was sent at all, and where to.
 import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -156,6 +156,76 @@ describe.skipIf(!existsSync(BIN))("render owns only what it wrote", () => {
     expect(readdirSync(join(dir, "build")).sort()).toEqual(["files", "manifest.json", "user-data"]);
   });
 
+  it("-o / and a folder of 20,000 entries: refused at once, naming the top level only", async () => {
+    // Any config file lies under / (DI081): read it from standard input.
+    const root = await run(["render", "-c", "-", "-o", "/"], { stdin: CONFIG });
+    expect(root.code).toBe(1);
+    expect(root.stderr).toMatch(/^dockinit: error DI080: \/ holds what dockinit did not write: /m);
+    writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
+    mkdirSync(join(dir, "big", "d"), { recursive: true });
+    for (let i = 0; i < 20_000; i++) writeFileSync(join(dir, "big", "d", String(i)), "");
+    const big = await run(["render", "-o", "big"]);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toContain("error DI080: big/ holds what dockinit did not write: d/; nothing written or removed");
+    // With a dockinit manifest, a foreign folder is named, not walked.
+    mkdirSync(join(dir, "out"));
+    expect((await run(["render"])).code).toBe(0);
+    mkdirSync(join(dir, "out", "cache"));
+    for (let i = 0; i < 20_000; i++) writeFileSync(join(dir, "out", "cache", String(i)), "");
+    const mixed = await run(["render", "--json"]);
+    expect(mixed.code).toBe(1);
+    expect(JSON.parse(mixed.stdout)).toMatchObject({ ok: false, error: { code: "DI080", entries: ["cache/"] } });
+  });
+
+  it("a previous render is replaced in its folder: the folder (inode, mode) stays, files the new render lacks go, nothing else", async () => {
+    const withMotd = `${CONFIG}user_data:\n  write_files:\n    - { path: /etc/motd.d/web, content: "hello\\n" }\n`;
+    writeFileSync(join(dir, "dockinit.yaml"), withMotd);
+    mkdirSync(join(dir, "out"), { mode: 0o2775 });
+    chmodSync(join(dir, "out"), 0o2775);
+    const inode = statSync(join(dir, "out")).ino;
+    expect((await run(["render"])).code).toBe(0);
+    expect(readFileSync(join(dir, "out", "files", "etc", "motd.d", "web"), "utf8")).toBe("hello\n");
+    writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
+    const r = await run(["render"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(dir, "out", "files", "etc", "motd.d"))).toBe(false);
+    expect(statSync(join(dir, "out")).ino).toBe(inode);
+    expect(statSync(join(dir, "out")).mode & 0o7777).toBe(0o2775);
+    expect(readdirSync(join(dir, "out")).sort()).toEqual(["files", "manifest.json", "user-data"]);
+    // No temporary file left anywhere, and the result is exactly a fresh render's.
+    const fresh = join(dir, "fresh");
+    expect((await run(["render", "-o", "fresh"])).code).toBe(0);
+    expect(tree(join(dir, "out"))).toEqual(tree(fresh));
+  });
+
+  it("render -o . in an empty folder writes into it (the shell standing there keeps its folder)", async () => {
+    const here = join(dir, "here");
+    mkdirSync(here);
+    const inode = statSync(here).ino;
+    writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
+    const r = await run(["render", "-c", "../dockinit.yaml", "-o", "."], { cwd: here });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^wrote \.\/ /);
+    expect(statSync(here).ino).toBe(inode);
+    expect(readdirSync(here).sort()).toEqual(["files", "manifest.json", "user-data"]);
+  });
+
+  it("not a folder (a file, a dangling link): refused, with --json too; the config's own folder: DI081", async () => {
+    writeFileSync(join(dir, "afile"), "x");
+    symlinkSync("nowhere", join(dir, "dangling"));
+    for (const name of ["afile", "dangling"]) {
+      const r = await run(["render", "-o", name, "--json"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`error DI080: ${name} is not a folder; nothing written or removed`);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: "DI080" } });
+    }
+    writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
+    const own = await run(["render", "-o", ".", "--json"]);
+    expect(own.code).toBe(1);
+    expect(JSON.parse(own.stdout)).toMatchObject({ ok: false, error: { code: "DI081" } });
+    expect(readFileSync(join(dir, "afile"), "utf8")).toBe("x");
+  });
+
   it("a re-render into its own out/ replaces it, and the config file beside it is never touched", async () => {
     writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
     expect((await run(["render"])).code).toBe(0);
@@ -202,7 +272,9 @@ describe.skipIf(!existsSync(BIN))("the region is the config's", () => {
     requests.length = 0;
     const flagged = await run(["push", "--create", "--region", "ap-south-1"], { env: { AWS_REGION: "us-east-1" } });
     expect(flagged.code).toBe(3);
-    expect(flagged.stderr).toContain("dockinit: region ap-south-1 (from --region)\n");
+    expect(flagged.stderr).toContain("dockinit: region ap-south-1 (from --region)\ndockinit: warning: --region ap-south-1 overrides launch_template.region (eu-west-1) in dockinit.yaml\n");
+    // The user typed --region: AWS_REGION is not worth a warning then.
+    expect(flagged.stderr).not.toContain("AWS_REGION");
     expect(new Set(requests.map((q) => q.region))).toEqual(new Set(["ap-south-1"]));
   });
 
@@ -243,6 +315,9 @@ describe.skipIf(!existsSync(BIN))("the small things a trial met", () => {
     const fromFile = await run(["render", "my.yaml", "--stdout"]);
     expect(piped.code).toBe(0);
     expect(piped.stdout).toBe(fromFile.stdout);
+    const empty = await run(["check", "-c", "-"], { stdin: "" });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/^<stdin>: error DI005: standard input is empty/m);
     const bad = await run(["check", "-c", "-"], { stdin: "version: 1\nnmae: x\n" });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^<stdin>:2:1: error DI010/m);
