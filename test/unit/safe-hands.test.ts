@@ -46,6 +46,11 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((ok) => server.close(() => ok())));
 
+// The launcher keeps a code cache per Node in $XDG_CACHE_HOME (Node 22 and 24
+// in CI make their own): outside the folders these tests compare.
+const codeCache = mkdtempSync(join(tmpdir(), "dockinit-safe-cache-"));
+afterAll(() => rmSync(codeCache, { recursive: true, force: true }));
+
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "dockinit-safe-"));
@@ -61,6 +66,7 @@ function run(args: string[], opts: { cwd?: string; env?: Record<string, string>;
       env: {
         PATH: process.env.PATH ?? "",
         HOME: dir,
+        XDG_CACHE_HOME: codeCache,
         NO_COLOR: "1",
         AWS_ACCESS_KEY_ID: "AKID",
         AWS_SECRET_ACCESS_KEY: "secret",
