@@ -149,6 +149,9 @@ function keyAge(key: string, history: KeyHistory | undefined, t: CloudInitTarget
   return undefined;
 }
 
+/** Where the shipped schemas' references resolve (never fetched: every "$ref" in them is "#/…", inside the same file). */
+const SCHEMA_BASE = "https://dockinit.invalid/cloud-init-schemas/schema-cloud-config-v1.json";
+
 /** Every problem of one document for one target: key history first, then the schema's own verdict. */
 export function checkDocument(doc: CloudConfigDocument, t: CloudInitTarget, table: KeyTable, schema: Schema): Diagnostic[] {
   if (!isMapping(doc.value)) return [diagnostic("DI092", `${doc.name} is ${describeValue(doc.value)}, not a mapping of cloud-config keys`, doc.configPath([]))];
@@ -161,7 +164,10 @@ export function checkDocument(doc: CloudConfigDocument, t: CloudInitTarget, tabl
       aged.add(key);
     }
   }
-  const result = new Validator().validate(doc.value, schema, { skipAttributes: ["format"] });
+  // An absolute base for the schema's "#/$defs/…" references: without one,
+  // jsonschema resolves them against "/undefined", which Node 24's URL parser
+  // (unlike 20's and 22's) refuses against jsonschema's own "thismessage::/".
+  const result = new Validator().validate(doc.value, schema, { skipAttributes: ["format"], base: SCHEMA_BASE });
   for (const e of result.errors) {
     // allOf only sums up its branches' errors, which are listed themselves.
     if (e.name === "allOf") continue;
