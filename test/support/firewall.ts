@@ -77,3 +77,17 @@ export function firewallRunner(ns: string, script: string, opts: IptablesBackend
     stateDir: state,
   };
 }
+
+/**
+ * A must-drop's control (test/system/lib/verdict.ts): dockinit's rules taken
+ * away with `remove`, put back with `apply` once the control's probes ran.
+ * Both must succeed, or the control proves nothing.
+ */
+export const withoutDockinit = (fw: FirewallRunner) => async (): Promise<() => Promise<void>> => {
+  const removed = await fw.run("remove");
+  if (removed.code !== 0) throw new Error(`control: dockinit-firewall remove failed (exit ${String(removed.code)}): ${removed.stderr}`);
+  return async () => {
+    const applied = await fw.run("apply");
+    if (applied.code !== 0) throw new Error(`control: dockinit-firewall apply after the control failed (exit ${String(applied.code)}): ${applied.stderr}`);
+  };
+};

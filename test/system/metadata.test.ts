@@ -4,15 +4,17 @@
 // dockinit refuses to forward to it (DI027, test/unit/security.test.ts), and a
 // DNAT to it that something else put on the host is dropped too, for
 // containers and for clients outside. The host itself keeps its access (it
-// needs its credentials).
+// needs its credentials). Every drop beside its control (lib/verdict.ts): the
+// same probe before apply, or with dockinit's rules removed, gets through.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfigString } from "../../src/index.js";
-import { firewallRunner, type FirewallRunner } from "../support/firewall.js";
+import { firewallRunner, withoutDockinit, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { runInOk, tearDown } from "./lib/exec.js";
-import { ADDR, connectFrom, createTopology, DROP_MS, dropped, flushConntrack, got, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
+import { ADDR, connectFrom, createTopology, DROP_MS, flushConntrack, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
+import { probe, verdicts } from "./lib/verdict.js";
 
 const skip = skipUnless(["root", "ip", "iptables", "ip6tables", "dockerd", "socat", "busybox", "conntrack"]);
 
@@ -33,15 +35,16 @@ describe.skipIf(skip)("instance metadata is out of containers' reach (IPv4, IPv6
   let bundle: RenderedBundle;
   let fw: FirewallRunner;
   const servers: EchoServer[] = [];
+  const v = verdicts({ beforeRound: () => flushConntrack(topo.host) });
 
-  const fromContainer = async (addr: string, port: number) => {
-    await flushConntrack(topo.host);
-    return dockerd.connectFromContainer({ addr, port, timeoutMs: DROP_MS });
+  const fromContainer = (addr: string, port: number) =>
+    probe(`a container → ${addr}:${port}`, () => dockerd.connectFromContainer({ addr, port, timeoutMs: DROP_MS }));
+  const fromOutside = (addr: string, port: number) => {
+    const sourceAddr = addr.includes(":") ? ADDR.clientV6 : ADDR.clientV4;
+    return probe(`${sourceAddr} (outside) → ${addr}:${port}`, () => connectFrom(topo.upstream, { addr, port, sourceAddr, timeoutMs: DROP_MS }));
   };
-  const fromOutside = async (addr: string, port: number) => {
-    await flushConntrack(topo.host);
-    return connectFrom(topo.upstream, { addr, port, sourceAddr: addr.includes(":") ? ADDR.clientV6 : ADDR.clientV4, timeoutMs: DROP_MS });
-  };
+  const fromHost = (addr: string, port: number) => probe(`the host → ${addr}:${port}`, () => connectFrom(topo.host, { addr, port, timeoutMs: DROP_MS }));
+  const toMetadata = [fromContainer(IMDS_V4, 80), fromContainer(IMDS_V6, 80)];
 
   beforeAll(async () => {
     topo = await createTopology({ ipv6: true });
@@ -58,23 +61,15 @@ describe.skipIf(skip)("instance metadata is out of containers' reach (IPv4, IPv6
   });
   afterAll(() => tearDown(servers, dockerd, fw, bundle, topo));
 
-  it("without dockinit a container reaches metadata over IPv4 and IPv6 (the test can see it)", async () => {
-    expect(await fromContainer(IMDS_V4, 80)).toSatisfy(got);
-    expect(await fromContainer(IMDS_V6, 80)).toSatisfy(got);
-  });
-
-  it("after apply: a container's connections to metadata are dropped, IPv4 and IPv6; the host still connects", async () => {
+  it("a container reaches metadata over IPv4 and IPv6 before apply (the control), and is dropped after it; the host still connects", async () => {
+    const before = await v.observe(toMetadata);
     const r = await fw.run("apply");
     expect(r.code, r.stderr).toBe(0);
-    expect(await fromContainer(IMDS_V4, 80)).toSatisfy(dropped);
-    expect(await fromContainer(IMDS_V6, 80)).toSatisfy(dropped);
-    expect(await connectFrom(topo.host, { addr: IMDS_V4, port: 80, timeoutMs: DROP_MS })).toSatisfy(got);
-    expect(await connectFrom(topo.host, { addr: IMDS_V6, port: 80, timeoutMs: DROP_MS })).toSatisfy(got);
+    await v.expectVerdicts({ through: [fromHost(IMDS_V4, 80), fromHost(IMDS_V6, 80)], dropped: toMetadata }, { control: before });
   });
 
   it("dockinit's own port forward works from a container and from outside (the forward path is open)", async () => {
-    expect(await fromContainer(ADDR.hostV4, 9000)).toSatisfy(got);
-    expect(await fromOutside(ADDR.hostV4, 9000)).toSatisfy(got);
+    await v.expectThrough([fromContainer(ADDR.hostV4, 9000), fromOutside(ADDR.hostV4, 9000)]);
   });
 
   it("dockinit refuses a port forward to metadata (DI027), v4 and v6", () => {
@@ -84,23 +79,42 @@ describe.skipIf(skip)("instance metadata is out of containers' reach (IPv4, IPv6
     }
   });
 
-  it("a DNAT to metadata that something else put on the host is dropped for containers and for clients outside, v4 and v6", async () => {
-    await runInOk(topo.host, "iptables", ["-t", "nat", "-I", "PREROUTING", "1", "-p", "tcp", "--dport", "9100", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DNAT", "--to-destination", `${IMDS_V4}:80`]);
-    await runInOk(topo.host, "ip6tables", ["-t", "nat", "-I", "PREROUTING", "1", "-p", "tcp", "--dport", "9100", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DNAT", "--to-destination", `[${IMDS_V6}]:80`]);
+  it("a DNAT to metadata that something else put on the host is dropped for containers and for clients outside, v4 and v6; with dockinit removed the same connections reach it", async () => {
+    // A working forward, as its author would have made it: the DNAT, a
+    // MASQUERADE so metadata (upstream, like the clients) answers through the
+    // host, and an ACCEPT in FORWARD after Docker's rules (IPv6's policy is
+    // DROP). Only dockinit's metadata drop can stop it: the control shows it.
+    const rules = ([4, 6] as const).map((family) => {
+      const [ipt, imds, to] = family === 4 ? ["iptables", IMDS_V4, `${IMDS_V4}:80`] : ["ip6tables", IMDS_V6, `[${IMDS_V6}]:80`];
+      return {
+        ipt,
+        nat: [
+          ["PREROUTING", "-p", "tcp", "--dport", "9100", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DNAT", "--to-destination", to],
+          ["POSTROUTING", "-d", imds, "-p", "tcp", "--dport", "80", "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"],
+        ],
+        filter: [["FORWARD", "-p", "tcp", "-m", "conntrack", "--ctstate", "DNAT", "--ctorigdstport", "9100", "-j", "ACCEPT"]],
+      };
+    });
     try {
-      expect(await fromContainer(ADDR.hostV4, 9100)).toSatisfy(dropped);
-      expect(await fromContainer(ADDR.hostV6, 9100)).toSatisfy(dropped);
-      expect(await fromOutside(ADDR.hostV4, 9100)).toSatisfy(dropped);
-      expect(await fromOutside(ADDR.hostV6, 9100)).toSatisfy(dropped);
+      for (const r of rules) {
+        await runInOk(topo.host, r.ipt, ["-t", "nat", "-I", ...r.nat[0]!]);
+        await runInOk(topo.host, r.ipt, ["-t", "nat", "-A", ...r.nat[1]!]);
+        await runInOk(topo.host, r.ipt, ["-A", ...r.filter[0]!]);
+      }
+      await v.expectDropped(
+        [fromContainer(ADDR.hostV4, 9100), fromContainer(ADDR.hostV6, 9100), fromOutside(ADDR.hostV4, 9100), fromOutside(ADDR.hostV6, 9100)],
+        { control: withoutDockinit(fw) },
+      );
     } finally {
-      await runInOk(topo.host, "iptables", ["-t", "nat", "-D", "PREROUTING", "-p", "tcp", "--dport", "9100", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DNAT", "--to-destination", `${IMDS_V4}:80`]);
-      await runInOk(topo.host, "ip6tables", ["-t", "nat", "-D", "PREROUTING", "-p", "tcp", "--dport", "9100", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DNAT", "--to-destination", `[${IMDS_V6}]:80`]);
+      for (const r of rules) {
+        for (const rule of r.nat) await runInOk(topo.host, r.ipt, ["-t", "nat", "-D", ...rule]).catch(() => undefined);
+        for (const rule of r.filter) await runInOk(topo.host, r.ipt, ["-D", ...rule]).catch(() => undefined);
+      }
     }
   });
 
   it("remove gives containers their access back (it was dockinit that blocked it)", async () => {
     expect((await fw.run("remove")).code).toBe(0);
-    expect(await fromContainer(IMDS_V4, 80)).toSatisfy(got);
-    expect(await fromContainer(IMDS_V6, 80)).toSatisfy(got);
+    await v.expectThrough(toMetadata);
   });
 });

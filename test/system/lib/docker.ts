@@ -33,11 +33,13 @@ import {
 } from "./exec.js";
 import type { Engine } from "./engine.js";
 import { unmountUnder } from "./mounts.js";
-import { interpretClient, socatClientArgs, udpAttempts, type ConnectOptions, type ConnectResult } from "./topology.js";
+import { interpretClient, socatClientArgs, UDP_DATAGRAMS, type ConnectOptions, type ConnectResult } from "./topology.js";
 
 /** The docker CLI matching the 20.10 daemon (/usr/local/bin/docker is a different, newer client). */
 export const DOCKER_CLI = "/usr/bin/docker";
 export const DOCKERD = "/usr/sbin/dockerd";
+/** What a probe's container prints (first line of its stdout) before its socat starts: proof that it ran. */
+const PROBE_RAN = "di-probe-ran";
 /** Name of the locally built tools image (busybox + socat). */
 export const TOOLS_IMAGE = "di-tools";
 /** Address pool for `docker network create` without --subnet (documentation range, away from upstream's .10/.50). */
@@ -401,31 +403,41 @@ export async function startDockerd(ns: string, opts: DockerdOptions = {}): Promi
       args.push(...(o.args ?? []), name);
       return dockerOk(args);
     },
-    // A UDP attempt that heard nothing is tried again (udpAttempts).
-    connectFromContainer: (o) => udpAttempts(o.proto, async () => {
+    connectFromContainer: async (o) => {
       const timeoutMs = o.timeoutMs ?? 3_000;
       const proto = o.proto ?? "tcp";
       const name = `di-c-${randomBytes(4).toString("hex")}`;
-      const args = ["run", "--rm", "--name", name];
-      if (proto === "udp") args.push("-i");
+      // --sig-proxy=false: stopping the CLI (a UDP reply arrived) stops it at
+      // once; the container (a shell as PID 1 ignores SIGTERM) is removed below.
+      const args = ["run", "--rm", "--sig-proxy=false", "--name", name];
       if (o.network) args.push("--network", o.network);
-      args.push(...(o.runArgs ?? []), TOOLS_IMAGE, "socat", ...socatClientArgs({ ...o, timeoutMs }));
+      // The container says it ran before socat starts: silence from a
+      // container that never ran is no drop (lib/verdict.ts). UDP has no
+      // retransmission: one run sends its datagram three times
+      // (UDP_DATAGRAMS), and socat waits its timeout after the last.
+      const send = proto === "udp" ? `(${UDP_DATAGRAMS}) | socat "$@"` : 'exec socat "$@"';
+      // (The mark goes to stdout, before anything socat prints: the CLI
+      // keeps one stream's order, not the order between two.)
+      args.push(...(o.runArgs ?? []), TOOLS_IMAGE, "sh", "-c", `echo ${PROBE_RAN}; ${send}`, "sh", ...socatClientArgs({ ...o, timeoutMs }));
       const r = await docker(args, {
         // container start-up is part of the bound, but not of socat's own timeouts
         timeoutMs: timeoutMs + 30_000,
-        input: proto === "udp" ? "ping\n" : undefined,
-        until: proto === "udp" ? (out) => out.includes("\n") : undefined,
+        until: proto === "udp" ? (out) => out.replace(`${PROBE_RAN}\n`, "").includes("\n") : undefined,
       });
       // Killing the client does not stop the container: remove it explicitly.
       if (r.timedOut || proto === "udp") await docker(["rm", "-f", name], { timeoutMs: 30_000 });
-      if (!r.timedOut && r.code !== 0 && r.stdout.trim() === "" && !/socat\[\d+\]/.test(r.stderr)) {
-        // docker itself failed (not socat): surface it instead of calling it a network failure
-        throw new Error(`${describeFailure(r)}\n--- dockerd log tail ---\n${await logTail(15)}`);
+      if (r.timedOut) {
+        // socat's own timeouts bound the attempt: a docker run that outlived them hung, which is no verdict.
+        throw new Error(`docker run hung past ${timeoutMs + 30_000} ms (not a drop): ${describeFailure(r)}\n--- dockerd log tail ---\n${await logTail(15)}`);
       }
-      const res = interpretClient(r);
+      if (!r.stdout.startsWith(`${PROBE_RAN}\n`)) {
+        // docker itself failed (not socat): surface it instead of calling it a network failure
+        throw new Error(`the probe's container never ran (not a drop): ${describeFailure(r)}\n--- dockerd log tail ---\n${await logTail(15)}`);
+      }
+      const res = interpretClient({ ...r, stdout: r.stdout.slice(PROBE_RAN.length + 1) });
       if (!res.ok && proto === "udp" && r.code === 0) return { ...res, reason: "timeout" };
       return res;
-    }),
+    },
     restart: async () => {
       if (stopping) throw new Error("dockerd was stopped");
       await stopDaemon();
