@@ -199,7 +199,7 @@ describe.skipIf(skip)("rollout against moto (groups) and the refresh fake (insta
   it("found groups need --yes without a terminal: exit 2, nothing started", async () => {
     const r = await cli(["rollout", ...FAST]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("dockinit: 3 groups use build-runner: web-name, web-id, mixed; without a terminal to confirm on, pass --yes");
+    expect(r.stderr).toContain("dockinit: 3 groups use build-runner: web-name, web-id, mixed; without a terminal to confirm on: pass --yes");
     expect(fake.actions).not.toContain("StartInstanceRefresh");
   });
 
