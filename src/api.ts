@@ -50,23 +50,33 @@ export function loadConfigString(source: string, opts: { file?: string; files?: 
   return { model: hasErrors(located) ? undefined : model, diagnostics: located, file, source };
 }
 
+/** A load that failed on the file itself: its one diagnostic, and no text to show. */
+const unreadable = (d: Diagnostic, file: string): LoadResult => ({ diagnostics: [{ ...d, file }], file, source: "" });
+
+/**
+ * Validate configuration bytes (a file's, or standard input's), decoded
+ * strictly: reading them as "utf8" would turn a Latin-1 or binary file into
+ * U+FFFD replacements and a screen of errors. `what` names them in the size error.
+ */
+export function loadConfigBytes(bytes: Uint8Array, opts: { file: string; what: string; files: FileReader }): LoadResult {
+  if (bytes.length > MAX_CONFIG_BYTES) return unreadable(diagnostic("DI004", `${opts.what} is larger than ${MAX_CONFIG_BYTES} bytes`), opts.file);
+  const text = decodeConfigText(bytes);
+  if (text.diagnostic) return unreadable(text.diagnostic, opts.file);
+  return loadConfigString(text.source, { file: opts.file, files: opts.files });
+}
+
 /** Read and validate a dockinit.yaml; referenced files are read relative to it. */
 export function loadConfig(path: string): LoadResult {
   let bytes: Buffer;
   try {
-    if (statSync(path).size > MAX_CONFIG_BYTES) {
-      return { diagnostics: [{ ...diagnostic("DI004", `${path} is larger than ${MAX_CONFIG_BYTES} bytes`), file: path }], file: path, source: "" };
-    }
+    // Not read at all when too large.
+    if (statSync(path).size > MAX_CONFIG_BYTES) return unreadable(diagnostic("DI004", `${path} is larger than ${MAX_CONFIG_BYTES} bytes`), path);
     bytes = readFileSync(path);
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? String(err);
-    return { diagnostics: [{ ...diagnostic("DI005", `cannot read ${path} (${why})`), file: path }], file: path, source: "" };
+    return unreadable(diagnostic("DI005", `cannot read ${path} (${why})`), path);
   }
-  // The raw bytes, decoded strictly: readFileSync(path, "utf8") would turn a
-  // Latin-1 or binary file into U+FFFD replacements and a screen of errors.
-  const text = decodeConfigText(bytes);
-  if (text.diagnostic) return { diagnostics: [{ ...text.diagnostic, file: path }], file: path, source: "" };
-  return loadConfigString(text.source, { file: path, files: directoryReader(dirname(path)) });
+  return loadConfigBytes(bytes, { file: path, what: path, files: directoryReader(dirname(path)) });
 }
 
 /** The built-in default configuration (the seed scenario). */

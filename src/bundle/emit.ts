@@ -193,11 +193,7 @@ function folderState(dir: string): FolderState {
   const top = readdirSync(dir, { withFileTypes: true });
   const listed = listedByManifest(dir);
   if (listed === undefined) return { kind: "folder", listed: [], foreign: top.map((d) => (d.isDirectory() ? `${d.name}/` : d.name)).sort() };
-  const allowed = new Set<string>();
-  for (const f of listed) {
-    allowed.add(f);
-    for (let d = dirname(f); d !== "."; d = dirname(d)) allowed.add(`${d}/`);
-  }
+  const allowed = withFolders(listed);
   const present = listEntries(dir, allowed);
   // Name the outermost foreign entries only: "files/x/" rather than each file below it.
   const foreign = present.filter((p) => !allowed.has(p)).sort();
@@ -221,6 +217,16 @@ function listedByManifest(dir: string): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The files ("a/b") and the folders they sit in ("a/"), as listEntries names them. */
+function withFolders(files: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const f of files) {
+    out.add(f);
+    for (let d = dirname(f); d !== "."; d = dirname(d)) out.add(`${d}/`);
+  }
+  return out;
 }
 
 /**
@@ -254,11 +260,7 @@ function listEntries(dir: string, allowed: Set<string>): string[] {
  */
 function holdsExactly(dir: string, entries: BundleEntry[]): boolean {
   try {
-    const wanted = new Set<string>();
-    for (const e of entries) {
-      wanted.add(e.path);
-      for (let d = dirname(e.path); d !== "."; d = dirname(d)) wanted.add(`${d}/`);
-    }
+    const wanted = withFolders(entries.map((e) => e.path));
     const present = listEntries(dir, wanted);
     if (present.length !== wanted.size || !present.every((p) => wanted.has(p))) return false;
     // The mode writeFileSync gave each file: the entry's, less the umask.

@@ -9,7 +9,7 @@ import { renderBundle, type LoadResult } from "../api.js";
 import type { Bundle } from "../bundle/render-bundle.js";
 import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
-import { announceRegion, canConfirm, configArgument, noConfirmation, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, thousands, type CliIO } from "./io.js";
+import { announceRegion, canConfirm, configFileOptions, noConfirmation, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, takeConfigArgument, thousands, type CliIO } from "./io.js";
 import { chooseGroups, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
 
 interface AwsOpts {
@@ -62,9 +62,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
   program.enablePositionalOptions();
 
   const awsOptions = (cmd: Command) =>
-    cmd
-      .argument("[config]", "configuration file (same as -c)")
-      .option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)")
+    configFileOptions(cmd)
       .option("--launch-template <name>", "launch template name (default: launch_template.name)")
       .option("--region <region>", REGION_HELP)
       .option("--profile <name>", "AWS profile (default: AWS_PROFILE)")
@@ -117,11 +115,9 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     setExit(EXIT.aws);
   };
 
-  /** The positional config and -c agree (else a usage error): true when the command may go on. */
-  const takeConfigArgument = (positional: string | undefined, opts: AwsOpts) => {
-    const problem = configArgument(positional, opts);
-    if (!problem) return true;
-    io.stderr(`dockinit: ${problem}\n`);
+  /** The positional config and -c agree, else exit 2: true when the command may go on. */
+  const configArgumentOk = (positional: string | undefined, opts: AwsOpts) => {
+    if (takeConfigArgument(io, positional, opts)) return true;
     setExit(EXIT.usage);
     return false;
   };
@@ -129,7 +125,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
   awsOptions(program.command("diff").description("show how the rendered user-data differs from a launch template version; exit 0 same, 1 differs, 2 trouble, 3 AWS error"))
     .option("--version <version>", "template version to compare: $Latest, $Default or a number (default: launch_template.source_version, i.e. what push compares)", parseVersionSelector)
     .action(async (positional: string | undefined, opts: DiffOpts) => {
-      if (!takeConfigArgument(positional, opts)) return;
+      if (!configArgumentOk(positional, opts)) return;
       const prepared = prepare("diff", opts, true, EXIT.usage);
       if (!prepared) return;
       const { loaded, bundle, templateName } = prepared;
@@ -166,7 +162,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
     .option("--create", "create the launch template, with this user-data as version 1, when it does not exist")
     .option("--rollout", "then start an Auto Scaling instance refresh to the version just made (see `dockinit rollout`)");
   rolloutOptions(push).action(async (positional: string | undefined, opts: PushOpts, command: Command) => {
-    if (!takeConfigArgument(positional, opts)) return;
+    if (!configArgumentOk(positional, opts)) return;
     const prepared = prepare("push", opts);
     if (!prepared) return;
     const { loaded, bundle, templateName } = prepared;

@@ -3,10 +3,10 @@
 // module so main.ts (the program) and the command modules it registers
 // (aws-commands.ts, rollout-commands.ts) import it instead of each other.
 import { existsSync } from "node:fs";
+import type { Command } from "commander";
 import { resolve } from "node:path";
-import { directoryReader, loadConfig, loadConfigString, loadDefaultConfig, type LoadResult } from "../api.js";
+import { directoryReader, loadConfig, loadConfigBytes, loadDefaultConfig, type LoadResult } from "../api.js";
 import { diagnostic, type Diagnostic } from "../config/errors.js";
-import { decodeConfigText, MAX_CONFIG_BYTES } from "../config/load.js";
 import { formatDiagnostic } from "../config/format.js";
 
 export interface CliIO {
@@ -52,16 +52,30 @@ export const canConfirm = (io: CliIO): boolean => Boolean(io.stdinIsTTY && !stdi
 /** Why no confirmation can be asked, in words, for the refusal that says to pass --yes. */
 export const noConfirmation = (io: CliIO): string => (stdinTaken.has(io) ? "standard input held the configuration (-c -), so nothing can be confirmed on it" : "without a terminal to confirm on");
 
+/** A configuration file as every command that takes one accepts it: `FILE` or `-c FILE` (`-` for standard input). */
+export const configFileOptions = (cmd: Command): Command =>
+  cmd.argument("[config]", "configuration file (same as -c)").option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)");
+
 /**
  * `dockinit check my.yaml` and `dockinit check -c my.yaml` are the same; both,
- * naming different files, are a usage error (a string), as in git or terraform.
+ * naming different files, are a usage error, as in git or terraform: said
+ * here, and false returned (the caller exits 2).
  */
-export function configArgument(positional: string | undefined, opts: ConfigOpts): string | undefined {
-  if (positional === undefined) return undefined;
-  if (opts.config !== undefined && opts.config !== positional) return `two configuration files given (${positional} and -c ${opts.config}); give one`;
+export function takeConfigArgument(io: CliIO, positional: string | undefined, opts: ConfigOpts): boolean {
+  if (positional === undefined) return true;
+  if (opts.config !== undefined && opts.config !== positional) {
+    io.stderr(`dockinit: two configuration files given (${positional} and -c ${opts.config}); give one\n`);
+    return false;
+  }
   opts.config = positional;
-  return undefined;
+  return true;
 }
+
+/** The file the user keeps their configuration in, looked for in the current folder. */
+const LOCAL_CONFIG = "dockinit.yaml";
+
+/** Whether the user has a configuration: given with -c (or as FILE), or ./dockinit.yaml. */
+export const configGiven = (opts: ConfigOpts, io: CliIO): boolean => opts.config !== undefined || existsSync(resolve(io.cwd, LOCAL_CONFIG));
 
 /**
  * The configuration a command works on: -c FILE (`-` for standard input),
@@ -75,8 +89,8 @@ export function pickConfig(opts: ConfigOpts, io: CliIO, allowDefault: false, com
 export function pickConfig(opts: ConfigOpts, io: CliIO, allowDefault = true, command = ""): LoadResult | undefined {
   if (opts.config === "-") return loadStdin(io);
   if (opts.config) return loadConfigAs(resolveIn(io, opts.config), opts.config);
-  const local = resolve(io.cwd, "dockinit.yaml");
-  if (existsSync(local)) return loadConfigAs(local, "dockinit.yaml");
+  const local = resolve(io.cwd, LOCAL_CONFIG);
+  if (existsSync(local)) return loadConfigAs(local, LOCAL_CONFIG);
   if (!allowDefault) {
     io.stderr(
       `dockinit: no dockinit.yaml here, and ${command} never acts on the built-in default; nothing sent to AWS. ` +
@@ -90,7 +104,8 @@ export function pickConfig(opts: ConfigOpts, io: CliIO, allowDefault = true, com
 
 /** `-c -`: the configuration from standard input; `source:` paths resolve from the current folder. */
 function loadStdin(io: CliIO): LoadResult {
-  if (!io.readStdin) return { diagnostics: [{ ...diagnostic("DI005", "cannot read the configuration from standard input here"), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
+  const failed = (d: Diagnostic): LoadResult => ({ diagnostics: [{ ...d, file: STDIN_NAME }], file: STDIN_NAME, source: "" });
+  if (!io.readStdin) return failed(diagnostic("DI005", "cannot read the configuration from standard input here"));
   stdinTaken.add(io);
   // A terminal: the user may not know dockinit waits for them.
   if (io.stdinIsTTY) io.stderr("dockinit: reading the configuration from standard input (end it with Ctrl-D)\n");
@@ -99,17 +114,11 @@ function loadStdin(io: CliIO): LoadResult {
     bytes = io.readStdin();
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? String(err);
-    return { diagnostics: [{ ...diagnostic("DI005", `cannot read standard input (${why})`), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
+    return failed(diagnostic("DI005", `cannot read standard input (${why})`));
   }
-  // As loadConfig does for a file: the bytes decoded strictly, so a binary or
-  // Latin-1 stream is one error, not a screen of replacement characters.
-  if (bytes.length === 0) return { diagnostics: [{ ...diagnostic("DI005", "standard input is empty", [], "pipe the configuration in, e.g. `dockinit check -c - < dockinit.yaml`"), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
-  if (bytes.length > MAX_CONFIG_BYTES) {
-    return { diagnostics: [{ ...diagnostic("DI004", `standard input is larger than ${MAX_CONFIG_BYTES} bytes`), file: STDIN_NAME }], file: STDIN_NAME, source: "" };
-  }
-  const text = decodeConfigText(bytes);
-  if (text.diagnostic) return { diagnostics: [{ ...text.diagnostic, file: STDIN_NAME }], file: STDIN_NAME, source: "" };
-  return loadConfigString(text.source, { file: STDIN_NAME, files: directoryReader(io.cwd) });
+  if (bytes.length === 0) return failed(diagnostic("DI005", "standard input is empty", [], "pipe the configuration in, e.g. `dockinit check -c - < dockinit.yaml`"));
+  // As loadConfig does for a file's bytes: the size, then strict UTF-8.
+  return loadConfigBytes(bytes, { file: STDIN_NAME, what: "standard input", files: directoryReader(io.cwd) });
 }
 
 function loadConfigAs(path: string, shown: string): LoadResult {

@@ -14,7 +14,7 @@ import { configJsonSchema } from "../config/schema.js";
 import { explainFirewall, explainFirewallData } from "../render/explain.js";
 import { VERSION } from "../version.js";
 import { registerAwsCommands } from "./aws-commands.js";
-import { configArgument, EXIT, fileFailure, json, pickConfig, printDiagnostics, resolveIn, STDIN_NAME, thousands, type CliIO, type ConfigOpts } from "./io.js";
+import { configFileOptions, EXIT, fileFailure, json, pickConfig, printDiagnostics, resolveIn, STDIN_NAME, takeConfigArgument, thousands, type CliIO, type ConfigOpts } from "./io.js";
 
 /** The JSON Schema file `init` writes beside the starter, which names it in its yaml-language-server comment. */
 const SCHEMA_FILE = "dockinit.schema.json";
@@ -89,22 +89,16 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       else io.stdout(`wrote ${schemaShown} (editors validate ${opts.output} with it)\n`);
     });
 
-  const configOption = (cmd: Command) =>
-    cmd
-      .argument("[config]", "configuration file (same as -c)")
-      .option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)")
-      .option("--json", "machine-readable output on stdout");
-  /** The positional config and -c agree, or a usage error: true when the command may go on. */
-  const takeConfigArgument = (positional: string | undefined, opts: ConfigOpts) => {
-    const problem = configArgument(positional, opts);
-    if (!problem) return true;
-    io.stderr(`dockinit: ${problem}\n`);
+  const configOption = (cmd: Command) => configFileOptions(cmd).option("--json", "machine-readable output on stdout");
+  /** The positional config and -c agree, else exit 2: true when the command may go on. */
+  const configArgumentOk = (positional: string | undefined, opts: ConfigOpts) => {
+    if (takeConfigArgument(io, positional, opts)) return true;
     exitCode = EXIT.usage;
     return false;
   };
 
   configOption(program.command("check").description("validate only; non-zero exit on any error")).option("--cloud-init <target>", CLOUD_INIT_OPTION).action(async (positional: string | undefined, opts: ConfigOpts & { cloudInit?: string }) => {
-    if (!takeConfigArgument(positional, opts)) return;
+    if (!configArgumentOk(positional, opts)) return;
     const loaded = pickConfig(opts, io);
     const rendered = loaded.model ? renderBundle(loaded) : { diagnostics: loaded.diagnostics };
     const bundle = "bundle" in rendered ? rendered.bundle : undefined;
@@ -125,7 +119,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .option("--stdout", "write the user-data alone to stdout (nothing to disk)")
     .option("--cloud-init <target>", CLOUD_INIT_OPTION)
     .action(async (positional: string | undefined, opts: ConfigOpts & { out: string; stdout?: boolean; cloudInit?: string }) => {
-      if (!takeConfigArgument(positional, opts)) return;
+      if (!configArgumentOk(positional, opts)) return;
       const loaded = pickConfig(opts, io);
       const rendered = renderBundle(loaded);
       const target = await checkCloudInitIfAsked(opts.cloudInit, loaded, rendered.bundle);
@@ -150,7 +144,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       }
       const outDir = resolveIn(io, opts.out);
       // "out/", "./", "/": the folder as the user named it, once with its slash.
-      const outShown = opts.out.replace(/\/+$/, "") === "" ? "/" : `${opts.out.replace(/\/+$/, "")}/`;
+      const outTrimmed = opts.out.replace(/\/+$/, "");
+      const outShown = outTrimmed === "" ? "/" : `${outTrimmed}/`;
       const refuse = (code: "DI080" | "DI081", words: string, extra: Record<string, unknown> = {}) => {
         io.stderr(`dockinit: error ${code}: ${words}\n  hint: ${catalogue[code].hint}\n`);
         if (opts.json) io.stdout(json({ ok: false, file: loaded.file, error: { code, message: words, ...extra } }));
@@ -186,7 +181,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     });
 
   configOption(program.command("explain").description("print the firewall a config produces, each rule in plain words (--json: as data)")).action((positional: string | undefined, opts: ConfigOpts) => {
-    if (!takeConfigArgument(positional, opts)) return;
+    if (!configArgumentOk(positional, opts)) return;
     const loaded = pickConfig(opts, io);
     if (!opts.json || !loaded.model) printDiagnostics(io, loaded.diagnostics, loaded.source);
     if (!loaded.model) {

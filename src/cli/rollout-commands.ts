@@ -12,10 +12,8 @@ import type { AwsFailure, Ec2ClientSettings } from "../aws/launch-template.js";
 import type { GroupActionResult, RefreshProgress, RolloutPlan, RolloutPreferences, RolloutRequest, StartedRefresh, VersionChoice } from "../aws/rollout.js";
 import { rolloutSchema } from "../config/schema.js";
 import type { RolloutSettings } from "../model.js";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import { loadDefaultConfig } from "../api.js";
-import { announceRegion, canConfirm, configArgument, EXIT, noConfirmation, pickConfig, REGION_HELP, type CliIO } from "./io.js";
+import { announceRegion, canConfirm, configFileOptions, configGiven, EXIT, noConfirmation, pickConfig, REGION_HELP, takeConfigArgument, type CliIO } from "./io.js";
 
 /** The flags `rollout` (and, for the subset it has, `push --rollout`) takes. */
 export interface RolloutFlags {
@@ -471,11 +469,11 @@ export function registerRolloutCommand(
   prepare: (opts: { config?: string; json?: boolean; launchTemplate?: string }, needsTemplate: boolean) => { loaded: LoadResult; templateName?: string } | undefined,
   parseVersionSelector: (text: string) => string,
 ): void {
-  const cmd = program
-    .command("rollout")
-    .description("start an Auto Scaling instance refresh of the groups that use the launch template, pinned to a numbered version, and wait for it")
-    .argument("[config]", "configuration file (same as -c)")
-    .option("-c, --config <file>", "configuration file (default ./dockinit.yaml; - reads standard input)")
+  const cmd = configFileOptions(
+    program
+      .command("rollout")
+      .description("start an Auto Scaling instance refresh of the groups that use the launch template, pinned to a numbered version, and wait for it"),
+  )
     .option("--launch-template <name>", "launch template name (default: launch_template.name)")
     .option("--version <version>", "version to roll out: a number, $Default or $Latest, resolved to its number (default: the default version)", parseVersionSelector)
     .option("--min-healthy <percent>", "MinHealthyPercentage (default: rollout.min_healthy_percentage)", parseWholeNumber("--min-healthy"))
@@ -489,11 +487,7 @@ export function registerRolloutCommand(
     .option("--profile <name>", "AWS profile (default: AWS_PROFILE)")
     .option("--json", "JSON lines on stdout: plan, started, progress, result");
   rolloutOptions(cmd).action(async (positional: string | undefined, opts: RolloutFlags & { config?: string; launchTemplate?: string; version?: string; cancel?: boolean; rollback?: boolean }, command: Command) => {
-    const problem = configArgument(positional, opts);
-    if (problem) {
-      io.stderr(`dockinit: ${problem}\n`);
-      return setExit(EXIT.usage);
-    }
+    if (!takeConfigArgument(io, positional, opts)) return setExit(EXIT.usage);
     // --no-x options default to true; only an explicit flag overrides dockinit.yaml.
     const flags: RolloutFlags = {
       ...opts,
@@ -511,15 +505,14 @@ export function registerRolloutCommand(
     if (stopping && opts.autoScalingGroup && opts.autoScalingGroup.length > 0) {
       // Nothing is rendered: a config that does not validate (or is over
       // budget) must not stand between a user and stopping a bad rollout.
-      const given = opts.config !== undefined || existsSync(resolve(io.cwd, "dockinit.yaml"));
-      let loaded = given ? pickConfig(opts, io) : loadDefaultConfig();
+      let loaded = configGiven(opts, io) ? pickConfig(opts, io) : loadDefaultConfig();
       if (!loaded.model) {
         io.stderr(`dockinit: warning: ${loaded.file} does not validate (\`dockinit check\` says why); stopping without its settings (its region too)\n`);
         loaded = loadDefaultConfig();
       }
       return setExit(await runStop(io, stopping, flags, loaded, opts.launchTemplate ?? loaded.model?.launchTemplate?.name));
     }
-    if (stopping && opts.config === undefined && !existsSync(resolve(io.cwd, "dockinit.yaml"))) {
+    if (stopping && !configGiven(opts, io)) {
       io.stderr(`dockinit: which groups? pass --auto-scaling-group NAME (no dockinit.yaml needed to stop a refresh); nothing sent to AWS\n`);
       return setExit(EXIT.usage);
     }

@@ -5,9 +5,12 @@ import type { Model } from "../model.js";
 import { EXT_IF, nftSets, planFirewall } from "./firewall-rules.js";
 import { FILTER, NAT, nftLine, nftRuleset } from "./print-nft.js";
 
+/** The external interface as explain shows it: the name given, or what `auto` finds at boot. */
+const shownInterface = (model: Model): string => (model.firewall.externalInterface === "auto" ? "<default route's interface>" : model.firewall.externalInterface);
+
 export function explainFirewall(model: Model): string {
   const plan = planFirewall(model);
-  const ext = model.firewall.externalInterface === "auto" ? "<default route's interface>" : model.firewall.externalInterface;
+  const ext = shownInterface(model);
   const out = [`# firewall of "${model.name}" (backend ${model.firewall.backend}, external interface ${ext})`, ""];
   for (const line of plan.summary) out.push(`- ${line}`);
   for (const fam of plan.iptables) {
@@ -53,7 +56,7 @@ export interface ExplainedFirewall {
 /** `explain --json`: the same rules as the text listing, as data. */
 export function explainFirewallData(model: Model): ExplainedFirewall {
   const plan = planFirewall(model);
-  const ext = model.firewall.externalInterface === "auto" ? "<default route's interface>" : model.firewall.externalInterface;
+  const ext = shownInterface(model);
   const rules: ExplainedRule[] = [];
   for (const fam of plan.iptables) {
     for (const t of fam.tables) {
