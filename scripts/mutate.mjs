@@ -45,7 +45,7 @@ export const MUTATIONS = [
   {
     id: "lock-firewall",
     breaks: "the lock: two dockinit-firewall runs at once (flock's wait replaced by true)",
-    file: "templates/dockinit-firewall.sh.hbs",
+    file: "templates/firewall/partials/lock.sh.hbs",
     from: 'flock -w "$LOCK_WAIT" 9 || die',
     to: 'true || die',
     unit: [
@@ -83,7 +83,7 @@ export const MUTATIONS = [
   {
     id: "iptables-jump-appended",
     breaks: "iptables backend: dockinit's jumps appended below Docker's rules instead of put first",
-    file: "templates/dockinit-firewall.sh.hbs",
+    file: "templates/firewall/iptables.sh.hbs",
     from: "printf -- '-I %s 1 -j %s\\n' \"$parent\" \"$chain\"",
     to: "printf -- '-A %s -j %s\\n' \"$parent\" \"$chain\"",
     unit: [{ file: BEHAVIOUR, test: "each backend's rules come first > iptables: after apply on a host where Docker runs" }],
@@ -101,7 +101,7 @@ export const MUTATIONS = [
   {
     id: "nftables-forward-accepts-appended",
     breaks: "nftables backend: the port forwards' accepts appended to DOCKER-USER, below Docker's RETURN",
-    file: "templates/dockinit-firewall.sh.hbs",
+    file: "templates/firewall/nftables.sh.hbs",
     from: 'sed -n "s/^$fam /-I $chain 1 /p" | tac',
     to: 'sed -n "s/^$fam /-A $chain /p"',
     unit: [{ file: BEHAVIOUR, test: "each backend's rules come first > nftables: the port forwards' accepts go first in DOCKER-USER" }],
@@ -110,7 +110,7 @@ export const MUTATIONS = [
   {
     id: "iptables-ipv6-with-iptables",
     breaks: "iptables backend: IPv6 rules loaded with iptables instead of ip6tables",
-    file: "templates/dockinit-firewall.sh.hbs",
+    file: "templates/firewall/iptables.sh.hbs",
     from: 'ipt_cmd() { if [ "$1" = 4 ]; then echo iptables; else echo ip6tables; fi; }',
     to: "ipt_cmd() { echo iptables; }",
     unit: [{ file: BEHAVIOUR, test: "each family's rules go to its own tool > iptables backend: IPv4 rules to iptables-restore, IPv6 rules to ip6tables-restore" }],
@@ -119,7 +119,7 @@ export const MUTATIONS = [
   {
     id: "nftables-ipv6-forward-accept-with-iptables",
     breaks: "nftables backend: the IPv6 port forwards' accepts for FORWARD loaded with iptables instead of ip6tables",
-    file: "templates/dockinit-firewall.sh.hbs",
+    file: "templates/firewall/nftables.sh.hbs",
     from: '[ "$fam" = 4 ] || ipt=ip6tables',
     to: '[ "$fam" = 4 ] || ipt=iptables',
     unit: [{ file: BEHAVIOUR, test: "each family's rules go to its own tool > nftables backend: each port forward's accept for iptables' FORWARD goes to its own family's iptables" }],

@@ -19,7 +19,7 @@ export function renderFirewallScript(model: Model): Artifact {
   // One backend per script, and only the features the config uses: the
   // template's sections for the other backend, for ipsets and for egress
   // are left out rather than shipped as dead code.
-  const content = renderTemplate("firewallScript", {
+  const content = renderTemplate(nft ? "firewallNftables" : "firewallIptables", {
     name: model.name,
     backend: model.firewall.backend,
     iptables: !nft,

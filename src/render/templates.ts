@@ -3,7 +3,15 @@
 // way a value reaches shell code as a word.
 import type HandlebarsFull from "handlebars";
 import HandlebarsRuntime from "handlebars/runtime.js";
-import firewallScript from "../../templates/dockinit-firewall.sh.hbs";
+import firewallIptables from "../../templates/firewall/iptables.sh.hbs";
+import firewallNftables from "../../templates/firewall/nftables.sh.hbs";
+import preludePartial from "../../templates/firewall/partials/prelude.sh.hbs";
+import externalInterfacePartial from "../../templates/firewall/partials/externalInterface.sh.hbs";
+import egressEntriesPartial from "../../templates/firewall/partials/egressEntries.sh.hbs";
+import proxyPortsPartial from "../../templates/firewall/partials/proxyPorts.sh.hbs";
+import hostRangePartial from "../../templates/firewall/partials/hostRange.sh.hbs";
+import dockerEnginePartial from "../../templates/firewall/partials/dockerEngine.sh.hbs";
+import lockPartial from "../../templates/firewall/partials/lock.sh.hbs";
 import vpcDnsScript from "../../templates/dockinit-vpc-dns.sh.hbs";
 import bootScript from "../../templates/dockinit-boot.sh.hbs";
 import firewallUnit from "../../templates/dockinit-firewall.service.hbs";
@@ -26,8 +34,14 @@ hbs.registerHelper("sh", (value: unknown) => shellQuote(value));
 hbs.registerHelper("eq", (a: unknown, b: unknown) => a === b);
 hbs.registerHelper("concat", (...args: unknown[]) => args.slice(0, -1).map(String).join(""));
 
+// What both firewall backends share, written once: `{{> name}}` in either file.
+const firewallPartials = { prelude: preludePartial, externalInterface: externalInterfacePartial, egressEntries: egressEntriesPartial, proxyPorts: proxyPortsPartial, hostRange: hostRangePartial, dockerEngine: dockerEnginePartial, lock: lockPartial };
+for (const [name, spec] of Object.entries(firewallPartials)) hbs.registerPartial(name, hbs.template(spec));
+
 const compiled = {
-  firewallScript: hbs.template(firewallScript),
+  // One file per backend: a reader of one backend reads one file.
+  firewallIptables: hbs.template(firewallIptables),
+  firewallNftables: hbs.template(firewallNftables),
   vpcDnsScript: hbs.template(vpcDnsScript),
   bootScript: hbs.template(bootScript),
   firewallUnit: hbs.template(firewallUnit),
