@@ -12,7 +12,7 @@ import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
 import { needsProxyWrapper, renderProxyScript } from "../render/proxy-script.js";
 import { needsForwardingSysctl, renderForwardingSysctl } from "../render/forwarding-sysctl.js";
-import { sha256 } from "../hash.js";
+import { sha256, sha256Js } from "../hash.js";
 import { VERSION } from "../version.js";
 import { packUserData, readAsMime, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
 
@@ -91,7 +91,7 @@ export function bundleIdOf(rawUserData: Uint8Array | string, files: Pick<Artifac
     ...[...files].sort((a, b) => byCodeUnit(a.path, b.path)).map((f): [string, Buffer] => [`files${f.path}`, Buffer.from(f.content, "utf8")]),
   ];
   const parts = entries.flatMap(([path, bytes]) => [Buffer.from(`${path}\n${bytes.length}\n`, "utf8"), bytes]);
-  return sha256(Buffer.concat(parts));
+  return sha256Js(Buffer.concat(parts));
 }
 
 function manifestOf(model: Model, files: Artifact[], packed: PackedUserData, bundleId: string): Manifest {

@@ -3,6 +3,8 @@
 // any file differs, and the same id in manifest.json, the firewall script and
 // the rules the script loads (nftables' chain, iptables' comment).
 import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { sha256Js } from "../../src/hash.js";
 import { describe, expect, it } from "vitest";
 import { bundleIdOf, renderArtifacts } from "../../src/bundle/render-bundle.js";
 import { packUserData } from "../../src/bundle/user-data.js";
@@ -32,6 +34,12 @@ function render(yaml: string): Bundle {
 const script = (b: Bundle) => b.files.find((f) => f.path === HOST_PATHS.firewallScript)!.content;
 
 describe("the bundle id", () => {
+  it("is hashed by a SHA-256 in plain JavaScript (render and check load no node:crypto) that agrees with node:crypto's", () => {
+    const inputs = [Buffer.alloc(0), Buffer.from("abc"), ...[55, 56, 63, 64, 65, 119, 120, 1000, 65_537].map((n) => randomBytes(n))];
+    for (const b of inputs) expect(sha256Js(b), `${b.length} bytes`).toBe(createHash("sha256").update(b).digest("hex"));
+    expect(sha256Js(Buffer.from("abc"))).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  });
+
   it("is the same for the same input, and is the sha256 of the bundle rendered with the id left empty", () => {
     const a = render(BASE);
     const b = render(BASE);
