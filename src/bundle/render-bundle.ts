@@ -12,7 +12,7 @@ import { needsVpcResolver, renderUnits } from "../render/units.js";
 import { renderVpcDnsScript } from "../render/vpc-dns-script.js";
 import { needsProxyWrapper, renderProxyScript } from "../render/proxy-script.js";
 import { needsForwardingSysctl, renderForwardingSysctl } from "../render/forwarding-sysctl.js";
-import { sha256 } from "../hash.js";
+import { sha256, sha256Js } from "../hash.js";
 import { VERSION } from "../version.js";
 import { packUserData, readAsMime, USER_DATA_BUDGET, type PackedUserData } from "./user-data.js";
 
@@ -29,6 +29,8 @@ export interface ManifestFile {
 export interface Manifest {
   name: string;
   generator: string;
+  /** The bundle's id (see bundleIdOf): also in the firewall script and the table it loads. */
+  bundleId: string;
   files: ManifestFile[];
   parts: { filename: string; contentType: string; bytes: number; sha256: string }[];
   userData: {
@@ -51,6 +53,12 @@ export interface Bundle {
   /** Every file the instance gets, sorted by path. */
   files: Artifact[];
   /**
+   * The bundle's id: sha256 (hex) of its files rendered with the id left
+   * empty (see bundleIdOf). The firewall script carries it (BUNDLE_ID) and
+   * puts it into the rules it loads, so a host says which bundle it runs.
+   */
+  bundleId: string;
+  /**
    * Computed on first read (its hashes load node:crypto, which `check` does
    * without), then kept; it describes the bundle as rendered, so read it
    * before changing `files`.
@@ -60,8 +68,8 @@ export interface Bundle {
 
 export const GENERATOR = `dockinit ${VERSION}`;
 
-export function renderArtifacts(model: Model): Artifact[] {
-  const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model), ...renderUnits(model), renderBootScript(model)];
+export function renderArtifacts(model: Model, bundleId = ""): Artifact[] {
+  const own: Artifact[] = [renderDaemonJson(model), renderFirewallScript(model, bundleId), ...renderUnits(model), renderBootScript(model)];
   if (needsVpcResolver(model)) own.push(renderVpcDnsScript(model));
   if (needsProxyWrapper(model)) own.push(renderProxyScript(model));
   if (needsForwardingSysctl(model)) own.push(renderForwardingSysctl(model));
@@ -69,10 +77,28 @@ export function renderArtifacts(model: Model): Artifact[] {
   return [...own.sort((a, b) => byCodeUnit(a.path, b.path)), ...user];
 }
 
-function manifestOf(model: Model, files: Artifact[], packed: PackedUserData): Manifest {
+/**
+ * The id of a bundle rendered with the id left empty: sha256 (hex) of its
+ * files as out/ holds them, gzip aside: "user-data" (the text before any
+ * gzip), then each "files/<host path>" in code-unit order of the path, each
+ * entry as its path, a line feed, its length in bytes, a line feed, its bytes.
+ * The length makes the framing unambiguous. Same input, same id; any byte of
+ * any file changes it.
+ */
+export function bundleIdOf(rawUserData: Uint8Array | string, files: Pick<Artifact, "path" | "content">[]): string {
+  const entries: [string, Buffer][] = [
+    ["user-data", Buffer.from(rawUserData)],
+    ...[...files].sort((a, b) => byCodeUnit(a.path, b.path)).map((f): [string, Buffer] => [`files${f.path}`, Buffer.from(f.content, "utf8")]),
+  ];
+  const parts = entries.flatMap(([path, bytes]) => [Buffer.from(`${path}\n${bytes.length}\n`, "utf8"), bytes]);
+  return sha256Js(Buffer.concat(parts));
+}
+
+function manifestOf(model: Model, files: Artifact[], packed: PackedUserData, bundleId: string): Manifest {
   return {
     name: model.name,
     generator: GENERATOR,
+    bundleId,
     files: [...files]
       .sort((a, b) => byCodeUnit(a.path, b.path))
       .map((f) => ({
@@ -110,7 +136,11 @@ function oversizeHint(model: Model, cloudConfig: string, packed: PackedUserData)
 }
 
 export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diagnostic[] } {
-  const files = renderArtifacts(model);
+  // Rendered once with the id left empty to find the id, then with it.
+  const blank = renderArtifacts(model, "");
+  const blankRaw = packUserData({ ...model, userData: { ...model.userData, gzip: "never" } }, renderCloudConfig(model, blank)).bytes;
+  const bundleId = bundleIdOf(blankRaw, blank);
+  const files = renderArtifacts(model, bundleId);
   const cloudConfig = renderCloudConfig(model, files);
   const packed = packUserData(model, cloudConfig);
   if (packed.format === "cloud-config" && readAsMime(cloudConfig)) {
@@ -134,8 +164,9 @@ export function renderBundle(model: Model): { bundle?: Bundle; diagnostics: Diag
     encoding: packed.encoding,
     cloudConfig,
     files,
+    bundleId,
     get manifest() {
-      return (manifest ??= manifestOf(model, files, packed));
+      return (manifest ??= manifestOf(model, files, packed, bundleId));
     },
   };
   return { bundle, diagnostics: [] };

@@ -1,5 +1,5 @@
 // The executable: real process I/O around runCli. The only process.exit.
-import { readFileSync, writeSync } from "node:fs";
+import { fstatSync, readFileSync, writeSync } from "node:fs";
 import { runCli } from "./main.js";
 
 /**
@@ -43,8 +43,15 @@ runCli(process.argv.slice(2), {
   get stderrIsTTY() {
     return process.stderr.isTTY;
   },
-  // Asked by `rollout` only (confirmation, live progress line).
+  // Asked by `rollout` (confirmation, live progress line) and by `render
+  // --stdout` of gzip: a pipe or a file is no terminal, known from one fstat
+  // without building process.stdout (and loading node:net for a pipe).
   get stdoutIsTTY() {
+    try {
+      if (!fstatSync(1).isCharacterDevice()) return false;
+    } catch {
+      return false;
+    }
     return process.stdout.isTTY;
   },
   get stdinIsTTY() {

@@ -172,7 +172,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       }
       if (opts.json) {
         // userDataBase64: what CloudFormation, CDK and EC2's API take (Terraform: filebase64("out/user-data")).
-        const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle), ...(target.checked ? { cloudInit: target.checked } : {}) };
+        const result = { ok: true, file: loaded.file, out: opts.out, written: outcome === "written", bundleId: bundle.bundleId, diagnostics: rendered.diagnostics, manifest: bundle.manifest, userDataBase64: userDataBase64(bundle), ...(target.checked ? { cloudInit: target.checked } : {}) };
         io.stdout(`${JSON.stringify(result, null, 2)}\n`);
       } else {
         const did = outcome === "unchanged" ? "up to date:" : "wrote";

@@ -6,7 +6,9 @@ import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 import { needsVpcResolver } from "./units.js";
 
-export function renderFirewallScript(model: Model): Artifact {
+/** bundleId: the bundle's id ("" while the id itself is computed: see bundleIdOf). */
+export function renderFirewallScript(model: Model, bundleId = ""): Artifact {
+  if (!/^([0-9a-f]{64})?$/.test(bundleId)) throw new Error(`not a bundle id: ${bundleId}`);
   const plan = planFirewall(model);
   // status prints the summary from a quoted here-document: each sentence is
   // one line of parsed values, never the delimiter.
@@ -21,7 +23,9 @@ export function renderFirewallScript(model: Model): Artifact {
   // are left out rather than shipped as dead code.
   const content = renderTemplate(nft ? "firewallNftables" : "firewallIptables", {
     name: model.name,
+    bundleId,
     backend: model.firewall.backend,
+    backendReason: `firewall.backend: ${model.firewall.backendChoice.requested} (${model.firewall.backendChoice.reason})`,
     iptables: !nft,
     nftables: nft,
     ipsets: !nft && (egressAllow || proxy.length > 0),

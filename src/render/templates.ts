@@ -13,6 +13,7 @@ import hostRangePartial from "../../templates/firewall/partials/hostRange.sh.hbs
 import dockerEnginePartial from "../../templates/firewall/partials/dockerEngine.sh.hbs";
 import lockPartial from "../../templates/firewall/partials/lock.sh.hbs";
 import engineGapsPartial from "../../templates/firewall/partials/engineGaps.sh.hbs";
+import statusPartial from "../../templates/firewall/partials/status.sh.hbs";
 import vpcDnsScript from "../../templates/dockinit-vpc-dns.sh.hbs";
 import bootScript from "../../templates/dockinit-boot.sh.hbs";
 import firewallUnit from "../../templates/dockinit-firewall.service.hbs";
@@ -36,7 +37,17 @@ hbs.registerHelper("eq", (a: unknown, b: unknown) => a === b);
 hbs.registerHelper("concat", (...args: unknown[]) => args.slice(0, -1).map(String).join(""));
 
 // What both firewall backends share, written once: `{{> name}}` in either file.
-const firewallPartials = { prelude: preludePartial, externalInterface: externalInterfacePartial, egressEntries: egressEntriesPartial, proxyPorts: proxyPortsPartial, hostRange: hostRangePartial, dockerEngine: dockerEnginePartial, lock: lockPartial, engineGaps: engineGapsPartial };
+const firewallPartials = {
+  prelude: preludePartial,
+  externalInterface: externalInterfacePartial,
+  egressEntries: egressEntriesPartial,
+  proxyPorts: proxyPortsPartial,
+  hostRange: hostRangePartial,
+  dockerEngine: dockerEnginePartial,
+  lock: lockPartial,
+  engineGaps: engineGapsPartial,
+  status: statusPartial,
+};
 for (const [name, spec] of Object.entries(firewallPartials)) hbs.registerPartial(name, hbs.template(spec));
 
 const compiled = {

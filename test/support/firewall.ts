@@ -32,13 +32,15 @@ export interface FirewallRunnerOptions {
    * ipset, docker CLI), as it runs on a host with that Docker: see lib/engine.ts.
    */
   engine?: Engine;
+  /** Share another runner's state directory (two bundles' scripts on one host); its owner removes it. */
+  stateDir?: string;
 }
 
 export function firewallRunner(ns: string, script: string, opts: IptablesBackend | FirewallRunnerOptions = {}): FirewallRunner {
-  const { backend = "nft", dockerHost, engine: eng } = typeof opts === "string" ? { backend: opts } : opts;
+  const { backend = "nft", dockerHost, engine: eng, stateDir } = typeof opts === "string" ? { backend: opts } : opts;
   const engine = eng?.chrooted ? eng : undefined;
   const dir = mkdtempSync(join(tmpdir(), "dockinit-fw-"));
-  const state = join(dir, "state");
+  const state = stateDir ?? join(dir, "state");
   const shim = join(dir, "bin");
   mkdirSync(shim);
   // /usr/local/bin holds a newer docker client on some machines; the test

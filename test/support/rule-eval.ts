@@ -265,7 +265,8 @@ export function iptablesVerdict(tables: IptTables, table: string, chain: string,
     if (!c) throw new Error(`no chain ${name} in ${table}`);
     for (const rule of c.rules) {
       const r = iptRule(rule, p, sets);
-      if (!r.matches) continue;
+      // No target (a rule only counts, e.g. the one carrying the bundle's id): on to the next.
+      if (!r.matches || r.target === "") continue;
       switch (r.target) {
         case "ACCEPT":
           return { kind: "accept" };

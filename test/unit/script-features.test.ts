@@ -59,7 +59,10 @@ describe("the nftables script prints exactly the planned table (run through bash
     const defs = text.replace(/main "\$@"\n$/, "");
     const run = (arg: string) => execFileSync("bash", ["-c", `${defs}\nnft_ruleset ${arg}`], { encoding: "utf8" });
     const plan = planFirewall(loadConfigString(`version: 1\ndocker: { daemon: { dns: [amazon] } }\n${yaml}`).model!);
-    expect(run("")).toBe(plan.nft);
-    expect(run("filter")).toBe(plan.nftPolicies);
+    // ... with the bundle's id as an empty chain first (the kernel's table says which bundle loaded it).
+    const withId = (table: string) => table.replace(/^table inet dockinit \{\n/, (open) => `${open}\tchain bundle_${bundle.bundleId} {\n\t}\n`);
+    expect(bundle.bundleId).toMatch(/^[0-9a-f]{64}$/);
+    expect(run("")).toBe(withId(plan.nft));
+    expect(run("filter")).toBe(withId(plan.nftPolicies));
   });
 });
