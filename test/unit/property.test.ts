@@ -250,9 +250,12 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     for (const fam of plan.iptables) {
       for (const t of fam.tables) {
         const body = payloads.get(`${fam.family}/${t.table}`);
-        const want = [...t.chains.map((c) => `:${c} - [0:0]`), ...t.rules].join("\n");
+        // The plan's chains and rules, with the bundle's id in a rule that only counts, first.
+        const idRule = `-A ${t.chains[0]} -m comment --comment dockinit-bundle-${bundle.bundleId}`;
+        const want = [...t.chains.map((c) => `:${c} - [0:0]`), idRule, ...t.rules].join("\n");
         if (body !== want) problem(`IPv${fam.family} ${t.table} payload in the script differs from the plan`);
-        rules.addRules(id, fam.family, t.table, t.rules.map((r) => r.split("@EXT_IF@").join(ext)));
+        // (The id rule loads and prints back as it is: shown on a sample, each id is another distinct line.)
+        rules.addRules(id, fam.family, t.table, [...(stats.rendered <= 20 ? [idRule] : []), ...t.rules].map((r) => r.split("@EXT_IF@").join(ext)));
       }
     }
     if (model.firewall.backend === "nftables") {
