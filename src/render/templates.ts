@@ -12,6 +12,7 @@ import proxyPortsPartial from "../../templates/firewall/partials/proxyPorts.sh.h
 import hostRangePartial from "../../templates/firewall/partials/hostRange.sh.hbs";
 import dockerEnginePartial from "../../templates/firewall/partials/dockerEngine.sh.hbs";
 import lockPartial from "../../templates/firewall/partials/lock.sh.hbs";
+import checkerPartial from "../../templates/firewall/partials/checker.sh.hbs";
 import vpcDnsScript from "../../templates/dockinit-vpc-dns.sh.hbs";
 import bootScript from "../../templates/dockinit-boot.sh.hbs";
 import firewallUnit from "../../templates/dockinit-firewall.service.hbs";
@@ -35,7 +36,7 @@ hbs.registerHelper("eq", (a: unknown, b: unknown) => a === b);
 hbs.registerHelper("concat", (...args: unknown[]) => args.slice(0, -1).map(String).join(""));
 
 // What both firewall backends share, written once: `{{> name}}` in either file.
-const firewallPartials = { prelude: preludePartial, externalInterface: externalInterfacePartial, egressEntries: egressEntriesPartial, proxyPorts: proxyPortsPartial, hostRange: hostRangePartial, dockerEngine: dockerEnginePartial, lock: lockPartial };
+const firewallPartials = { prelude: preludePartial, externalInterface: externalInterfacePartial, egressEntries: egressEntriesPartial, proxyPorts: proxyPortsPartial, hostRange: hostRangePartial, dockerEngine: dockerEnginePartial, lock: lockPartial, checker: checkerPartial };
 for (const [name, spec] of Object.entries(firewallPartials)) hbs.registerPartial(name, hbs.template(spec));
 
 const compiled = {
