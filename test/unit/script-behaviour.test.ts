@@ -559,6 +559,16 @@ describe.concurrent("the checker: re-apply on drift, record it, and not too ofte
     expect(readdirSync(h.state).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
+  it("after remove (or before any apply) there is nothing to keep: the rules stay gone, nothing recorded", async () => {
+    const h = await checkerHost();
+    await runOk(h, FIREWALL, ["remove"]);
+    h.clearCalls();
+    const r = await runOk(h, FIREWALL, ["reassert"]);
+    expect(loads(h)).toEqual([]);
+    expect(record(h)).toBeUndefined();
+    expect(r.stderr).toBe("");
+  });
+
   it("at most 5 re-applies a minute: the 6th drift is logged once and left alone; once the minute has passed it re-applies again", async () => {
     const h = await checkerHost();
     const logs: string[] = [];
