@@ -176,7 +176,8 @@ describe("dockinit CLI", () => {
   it.each([
     ["gzip user-data to a terminal: refused (exit 2), nothing written", "user_data:\n  gzip: always\n", true, 2],
     ["gzip user-data to a pipe: written", "user_data:\n  gzip: always\n", false, 0],
-    ["plain user-data to a terminal: written", "", true, 0],
+    // A config small enough to ship uncompressed (no VPC resolver): gzip: auto leaves it plain.
+    ["plain user-data to a terminal: written", "docker:\n  daemon:\n    dns: [amazon]\n", true, 0],
   ])("render --stdout, %s", async (_name, extra, tty, code) => {
     writeFileSync(join(dir, "dockinit.yaml"), `version: 1\nname: tty\n${extra}`);
     const chunks: Buffer[] = [];
