@@ -14,6 +14,7 @@ import dockerEnginePartial from "../../templates/firewall/partials/dockerEngine.
 import lockPartial from "../../templates/firewall/partials/lock.sh.hbs";
 import engineGapsPartial from "../../templates/firewall/partials/engineGaps.sh.hbs";
 import statusPartial from "../../templates/firewall/partials/status.sh.hbs";
+import checkerPartial from "../../templates/firewall/partials/checker.sh.hbs";
 import vpcDnsScript from "../../templates/dockinit-vpc-dns.sh.hbs";
 import bootScript from "../../templates/dockinit-boot.sh.hbs";
 import firewallUnit from "../../templates/dockinit-firewall.service.hbs";
@@ -47,6 +48,7 @@ const firewallPartials = {
   lock: lockPartial,
   engineGaps: engineGapsPartial,
   status: statusPartial,
+  checker: checkerPartial,
 };
 for (const [name, spec] of Object.entries(firewallPartials)) hbs.registerPartial(name, hbs.template(spec));
 

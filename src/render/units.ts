@@ -1,6 +1,6 @@
 // The systemd units: docker.service's drop-in (the policies, before dockerd),
-// the firewall (after Docker, again on every Docker start), its watch
-// (iptables backend only), and the VPC resolver (before Docker).
+// the firewall (after Docker, again on every Docker start), its checker
+// (the watch: both backends), and the VPC resolver (before Docker).
 import type { Model } from "../model.js";
 import { hasPolicies } from "./firewall-rules.js";
 import type { Artifact } from "./artifact.js";
@@ -11,10 +11,6 @@ const unit = (path: string, content: string): Artifact => ({ path, content, perm
 
 export function needsVpcResolver(model: Model): boolean {
   return model.docker.dns.some((d) => d.kind === "vpc");
-}
-
-export function needsWatch(model: Model): boolean {
-  return model.firewall.backend === "iptables";
 }
 
 /**
@@ -34,7 +30,9 @@ export function renderUnits(model: Model): Artifact[] {
   const data = { name: model.name, backend: model.firewall.backend };
   const out = [unit(HOST_PATHS.firewallUnit, renderTemplate("firewallUnit", data))];
   if (hasPolicies(model)) out.push(unit(HOST_PATHS.dockerDropIn, DOCKER_DROP_IN));
-  if (needsWatch(model)) out.push(unit(HOST_PATHS.watchUnit, renderTemplate("watchUnit", data)));
+  // The checker puts dockinit's rules back when they drift (Docker's MASQUERADE
+  // above the jump, a flushed ruleset): every bundle has a firewall, so every bundle has it.
+  out.push(unit(HOST_PATHS.watchUnit, renderTemplate("watchUnit", data)));
   if (needsVpcResolver(model)) out.push(unit(HOST_PATHS.vpcDnsUnit, renderTemplate("vpcDnsUnit", data)));
   return out;
 }

@@ -37,6 +37,8 @@ const VPC_RESOLVER = "198.51.100.2";
 const PORT = 8080;
 /** The watch's documented worst case is WATCH_POLL = 10 s; allow a margin. */
 const WATCH_BOUND_MS = 15_000;
+/** After nft flush ruleset: the target is 2 s; generous so a loaded machine does not flake (each run prints what it measured). */
+const FLUSH_BOUND_MS = 5_000;
 /** cloud-init events that carry dockinit's work: reading the user-data, writing the files, runcmd → dockinit-boot. */
 const OUR_EVENTS = ["consume-user-data", "config-write-files", "config-runcmd", "config-scripts-user"];
 
@@ -465,7 +467,7 @@ for (const suite of bootMatrix()) {
       });
       }
 
-      describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, no watcher", () => {
+      describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, and back by itself after nft flush ruleset", () => {
         let env: Env | undefined;
         const get = (): Env => env ?? expect.fail("the guest did not boot");
         beforeAll(async () => {
@@ -481,11 +483,11 @@ for (const suite of bootMatrix()) {
 
         bootChecks(get);
 
-        it("docker info answers; dockinit-firewall.service is active and no watch unit is installed", async () => {
+        it("docker info answers; dockinit-firewall.service and the checker (dockinit-firewall-watch.service) are active", async () => {
           const { guest, files } = get();
           expect(await guest.execOk("docker", ["info", "--format", "{{.ServerVersion}}"])).not.toBe("");
-          await expectActive(guest, ["docker.service", "dockinit-firewall.service"]);
-          expect(files.map((f) => f.path)).not.toContain("/etc/systemd/system/dockinit-firewall-watch.service");
+          await expectActive(guest, ["docker.service", "dockinit-firewall.service", "dockinit-firewall-watch.service"]);
+          expect(files.map((f) => f.path)).toContain("/etc/systemd/system/dockinit-firewall-watch.service");
         });
 
         it.runIf(nftFirewall)("Docker runs its nftables firewall, with forwarding on from dockinit's sysctl file (the guest's network started with it off)", async () => {
@@ -518,6 +520,37 @@ for (const suite of bootMatrix()) {
           await env.guest.execOk("docker", ["network", "create", "late"]);
           expect(await portSeen(env, { sourcePort: 33000, network: "late" })).toSatisfy(remapped);
           expect(await portSeen(env, { sourcePort: 33001, network: "late", proto: "udp" })).toSatisfy(remapped);
+        });
+
+        it(`after nft flush ruleset the checker puts dockinit's table back within ${FLUSH_BOUND_MS / 1000} s (measured), logs why and records it; Docker's rules are said to be gone; control: with the checker stopped the table stays gone`, async () => {
+          const env = get();
+          const { guest } = env;
+          const tableThere = async () => (await guest.exec("nft", ["list", "table", "inet", "dockinit"])).code === 0;
+          await expectActive(guest, ["dockinit-firewall-watch.service"]);
+          await firewallSettles(guest, WATCH_BOUND_MS);
+          // Its nft monitor is listening once the unit is active; give it the moment to subscribe.
+          await new Promise((r) => setTimeout(r, 1_000));
+          const t0 = Date.now();
+          await guest.execOk("nft", ["flush", "ruleset"]);
+          await waitFor("dockinit's table back", tableThere, { timeoutMs: 15_000, intervalMs: 20 });
+          const ms = Date.now() - t0;
+          console.log(`nftables (booted guest): table inet dockinit back ${ms} ms after nft flush ruleset`);
+          expect(ms).toBeLessThan(FLUSH_BOUND_MS);
+          await firewallSettles(guest, 5_000);
+          // Packets: a container's connection from port 33000 is remapped again (Docker's own MASQUERADE is gone with the flush).
+          expect(await portSeen(env, { sourcePort: 33000 })).toSatisfy(remapped);
+          const journal = await guest.journal("dockinit-firewall-watch.service", 30);
+          expect(journal).toContain("dockinit-firewall: re-applying: TABLE_MISSING nftables: table inet dockinit is missing");
+          expect(journal).toMatch(/WARNING: Docker's own rules are gone too .*systemctl restart docker/);
+          expect(await guest.execOk("cat", ["/run/dockinit/reapply"])).toMatch(/^1 \d+ TABLE_MISSING nftables: table inet dockinit is missing$/);
+          // Control: the checker stopped, the same flush leaves the table gone.
+          await guest.execOk("systemctl", ["stop", "dockinit-firewall-watch.service"]);
+          await guest.execOk("nft", ["flush", "ruleset"]);
+          await new Promise((r) => setTimeout(r, 3_000));
+          expect(await tableThere(), "without the checker the table stays gone").toBe(false);
+          await guest.execOk("systemctl", ["start", "dockinit-firewall-watch.service"]);
+          await firewallSettles(guest, WATCH_BOUND_MS);
+          await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
         });
       });
   });

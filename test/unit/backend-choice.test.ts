@@ -45,8 +45,8 @@ describe("firewall.backend: auto", () => {
     const script = file(bundle, FIREWALL)!;
     expect(script).toMatch(new RegExp(`^readonly BACKEND='${backend}'$`, "m"));
     expect(script).toMatch(new RegExp(`<<'DOCKINIT_SUMMARY'\n(.*\n)*${line!.slice(2).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n`));
-    // The watch exists only for the iptables backend (nftables has nothing to re-assert).
-    expect(file(bundle, WATCH) !== undefined).toBe(backend === "iptables");
+    // The checker (the watch unit) exists for both backends: a flushed ruleset undoes either.
+    expect(file(bundle, WATCH)).toMatch(/^ExecStart=\/usr\/local\/sbin\/dockinit-firewall watch$/m);
     // dockinit-boot installs nft where it is missing (the package has one name under apt and dnf).
     const boot = file(bundle, BOOT)!;
     const installsNft = /^need 'nft' 'nftables'$/m;

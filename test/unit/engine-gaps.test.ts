@@ -150,3 +150,40 @@ describe("apply says what it cannot guard (the boot's journal)", () => {
     }
   });
 });
+
+describe("status reports what it cannot guard, and Docker's own rules gone", () => {
+  // A Docker that answers: its version, its firewall, its swarm state.
+  const dockerAnswers = (swarm: string) =>
+    `if [ "$1" = info ]; then case "$*" in *Swarm*) echo ${swarm} ;; *) echo '{"ServerVersion":"25.0.16","Name":"h"}' ;; esac; handled=1; rc=0; fi`;
+
+  // The nftables backend's script: status's part is one partial both backends share.
+  it.each(["nftables"])("%s backend: rootless Docker fails status (ROOTLESS_DOCKER), a swarm is a warning, Docker's rules gone fail it (DOCKER_RULES_MISSING)", async (backend) => {
+    const { bundle } = renderBundle(loadConfigString(`version: 1\nname: gaps\nfirewall: { backend: ${backend} }\n`));
+    const host = stubHost();
+    try {
+      host.install(bundle!);
+      const clean = fakeHost([ROOTFUL]);
+      expect((await host.run(HOST_PATHS.firewallScript, ["apply"], { env: clean })).code).toBe(0);
+      const json = async (env: Record<string, string>) => {
+        const r = await host.run(HOST_PATHS.firewallScript, ["status", "--json"], { env: { ...env, DOCKINIT_DOCKER_SOCKET: socket } });
+        const o = JSON.parse(r.stdout) as { ok: boolean; problems: { code: string }[]; warnings: { code: string }[] };
+        return { code: r.code, ok: o.ok, problems: o.problems.map((p) => p.code), warnings: o.warnings.map((w) => w.code) };
+      };
+      // Docker answers with none of its rules in the stub's tables: gone.
+      host.hook("docker", dockerAnswers("inactive"));
+      expect(await json(clean)).toEqual({ code: 1, ok: false, problems: ["DOCKER_RULES_MISSING"], warnings: [] });
+      // Docker's rules there (its nat chain; Docker 29's nftables table): a clean status.
+      host.hook("docker", `${dockerAnswers("inactive")}; [ "$1" = info ] && case "$*" in *Swarm*) ;; *) echo '{"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}}' ;; esac`);
+      host.hook("nft", 'case " $* " in *" list table ip docker-bridges "*) handled=1; rc=0 ;; esac');
+      expect(await json(clean)).toEqual({ code: 0, ok: true, problems: [], warnings: [] });
+      const rootless = fakeHost([ROOTFUL, { comm: "rootlesskit", uid: 1000, exe: "/usr/bin/rootlesskit" }]);
+      expect(await json(rootless)).toEqual({ code: 1, ok: false, problems: ["ROOTLESS_DOCKER"], warnings: [] });
+      host.hook("docker", `${dockerAnswers("active")}; [ "$1" = info ] && case "$*" in *Swarm*) ;; *) echo '{"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}}' ;; esac`);
+      expect(await json(clean)).toEqual({ code: 0, ok: true, problems: [], warnings: ["SWARM_ACTIVE"] });
+      const text = await host.run(HOST_PATHS.firewallScript, ["status"], { env: { ...clean, DOCKINIT_DOCKER_SOCKET: socket } });
+      expect(text.stdout).toMatch(/^warning: swarm is active: /m);
+    } finally {
+      host.cleanup();
+    }
+  });
+});

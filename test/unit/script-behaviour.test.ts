@@ -7,7 +7,7 @@
 // scripts/mutate.mjs breaks each of these on purpose and expects its test
 // here to fail.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfigString, renderBundle, type Bundle } from "../../src/index.js";
@@ -497,5 +497,135 @@ describe.concurrent.each(BACKENDS)("%s backend: docker.service's drop-in", (back
     const r = await dockerStarts(h, dropIn());
     expect(r.ran, "the drop-in runs the policies before Docker").toHaveLength(1);
     expect(r.started).toBe(false);
+  });
+});
+
+/**
+ * The checker's decision (dockinit-firewall reassert, which the watch runs in
+ * a fresh process on every change it hears): the same partial in both
+ * backends, run here on the nftables one, whose stub keeps the loaded table
+ * (a flush is the stub's table taken away). A config without port forwards:
+ * their accepts live in iptables, which these stubs do not keep.
+ */
+describe.concurrent("the checker: re-apply on drift, record it, and not too often", () => {
+  const CHECKER_CONFIG = "version: 1\nname: checker\nfirewall:\n  backend: nftables\n  published: { default: deny }\n  containers: { block: [198.51.100.0/24] }\n";
+  const checkerHost = async (): Promise<StubHost> => {
+    const { bundle, diagnostics } = renderBundle(loadConfigString(CHECKER_CONFIG));
+    if (!bundle) throw new Error(JSON.stringify(diagnostics));
+    const h = stubHost();
+    hosts.push(h);
+    h.install(bundle);
+    await runOk(h, FIREWALL, ["apply"]);
+    h.clearCalls();
+    return h;
+  };
+  const flush = (h: StubHost) => rmSync(join(h.root, "nft-loaded"), { force: true });
+  const loads = (h: StubHost) => h.calls().filter((c) => c.tool === "nft" && c.args.includes("-f"));
+  const record = (h: StubHost) => (existsSync(join(h.state, "reapply")) ? readFileSync(join(h.state, "reapply"), "utf8") : undefined);
+  // status's first line, its stable code first (the record keeps it too).
+  const MISSING = "TABLE_MISSING nftables: table inet dockinit is missing";
+
+  it("no drift: nothing is loaded, nothing recorded, nothing logged", async () => {
+    const h = await checkerHost();
+    const r = await runOk(h, FIREWALL, ["reassert"]);
+    expect(loads(h)).toEqual([]);
+    expect(record(h)).toBeUndefined();
+    expect(r.stderr).toBe("");
+  });
+
+  it("drift (the table flushed): one apply, logged with status's first line, recorded as one line COUNT EPOCH REASON; status passes after it", async () => {
+    const h = await checkerHost();
+    flush(h);
+    const before = Math.floor(Date.now() / 1000);
+    const r = await runOk(h, FIREWALL, ["reassert"]);
+    expect(r.stderr).toContain(`dockinit-firewall: re-applying: ${MISSING}\n`);
+    expect(loads(h)).toHaveLength(1);
+    expect(loads(h)[0]!.stdin).toMatch(/hook postrouting/); // the whole table, nat chains included
+    const [count, epoch, ...reason] = record(h)!.replace(/\n$/, "").split(" ");
+    expect(record(h)!.split("\n")).toHaveLength(2); // one line
+    expect(count).toBe("1");
+    expect(Number(epoch)).toBeGreaterThanOrEqual(before);
+    expect(Number(epoch)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    expect(reason.join(" ")).toBe(MISSING);
+    expect((await h.run(FIREWALL, ["status", "--quiet"])).code).toBe(0);
+    // Its own apply heard again: the next check finds nothing to do.
+    h.clearCalls();
+    await runOk(h, FIREWALL, ["reassert"]);
+    expect(loads(h)).toEqual([]);
+    // The next drift counts on.
+    flush(h);
+    await runOk(h, FIREWALL, ["reassert"]);
+    expect(loads(h)).toHaveLength(1);
+    expect(record(h)).toMatch(/^2 \d+ TABLE_MISSING nftables: table inet dockinit is missing\n$/);
+    expect(readdirSync(h.state).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("after remove (or before any apply) there is nothing to keep: the rules stay gone, nothing recorded", async () => {
+    const h = await checkerHost();
+    await runOk(h, FIREWALL, ["remove"]);
+    h.clearCalls();
+    const r = await runOk(h, FIREWALL, ["reassert"]);
+    expect(loads(h)).toEqual([]);
+    expect(record(h)).toBeUndefined();
+    expect(r.stderr).toBe("");
+  });
+
+  it("at most 5 re-applies a minute: the 6th drift is logged once and left alone; once the minute has passed it re-applies again", async () => {
+    const h = await checkerHost();
+    const logs: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      flush(h);
+      logs.push((await runOk(h, FIREWALL, ["reassert"])).stderr);
+    }
+    expect(loads(h)).toHaveLength(5);
+    expect(record(h)).toMatch(/^5 /);
+    expect(logs[5]).toMatch(/not re-applying for now: 5 re-applies in 60 s; status fails: TABLE_MISSING nftables: table inet dockinit is missing/);
+    expect(logs[6]).toBe("");
+    expect((await h.run(FIREWALL, ["status", "--quiet"])).code, "the drift is still there for status to report").toBe(1);
+    // The minute has passed (the recorded times made a minute older).
+    const times = join(h.state, "reapply-times");
+    writeFileSync(times, readFileSync(times, "utf8").replace(/\d+/g, (t) => String(Number(t) - 61)));
+    h.clearCalls();
+    expect((await runOk(h, FIREWALL, ["reassert"])).stderr).toContain(`re-applying: ${MISSING}`);
+    expect(loads(h)).toHaveLength(1);
+    expect(record(h)).toMatch(/^6 /);
+  });
+
+  it("Docker answers but its own rules are gone too: said once, with the way back (systemctl restart docker); Docker is not restarted", async () => {
+    const h = await checkerHost();
+    h.hook("docker", `if [ "\${1:-}" = info ]; then echo '{"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}}'; handled=1; fi`);
+    const env = { DOCKER_HOST: "unix:///nonexistent.sock" };
+    const logs: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      flush(h);
+      logs.push((await runOk(h, FIREWALL, ["reassert"], { env })).stderr);
+    }
+    expect(logs[0]).toMatch(/WARNING: Docker's own rules are gone .*systemctl restart docker/);
+    expect(logs[1]).not.toMatch(/Docker's own rules/);
+    expect(h.calls().filter((c) => c.tool === "systemctl")).toEqual([]);
+    // Docker's table there: nothing said.
+    const h2 = await checkerHost();
+    h2.hook("docker", `if [ "\${1:-}" = info ]; then echo '{"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}}'; handled=1; fi`);
+    h2.hook("nft", 'case " $* " in *" list table ip docker-bridges "*) handled=1 ;; esac');
+    flush(h2);
+    expect((await runOk(h2, FIREWALL, ["reassert"], { env })).stderr).not.toMatch(/Docker's own rules/);
+  });
+
+  it("a re-apply that fails (no default route): logged, and the policies alone are loaded, so the host stays closed", async () => {
+    const h = await checkerHost();
+    flush(h);
+    h.hook("ip", "handled=1"); // no routes at all
+    // The watch's side of one check, as do_watch calls it: the script's functions, $0 the script.
+    const script = h.file(FIREWALL);
+    const wrapper = `${script}-reassert-once`;
+    writeFileSync(wrapper, `#!/bin/bash\nBASH_ARGV0=${script}\nsource <(sed '$d' ${script})\nreassert\n`, { mode: 0o755 });
+    const r = await runOk(h, `${FIREWALL}-reassert-once`, []);
+    expect(r.stderr).toContain(`re-applying: ${MISSING}`);
+    expect(r.stderr).toMatch(/no default route/);
+    expect(r.stderr).toContain("re-apply failed (exit 1); loading the policies alone");
+    const last = loads(h).at(-1)!;
+    expect(last.stdin).toMatch(/hook forward/);
+    expect(last.stdin).not.toMatch(/hook postrouting/);
+    expect(record(h)).toMatch(/^1 \d+ TABLE_MISSING nftables: table inet dockinit is missing\n$/);
   });
 });

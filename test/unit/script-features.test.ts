@@ -19,7 +19,9 @@ const NFTABLES = [/nft -f/, /nft -c/, /table inet dockinit/, /\bapply_nftables\b
 const IPSET = [/\bipset (create|restore|destroy|list)\b/, /command -v ipset/];
 /** A port forward's own DNAT (published ports are matched by Docker's DNAT state, which is not this). */
 const DNAT = [/-j DNAT --to-destination/, /\bdnat (ip|ip6) to\b/];
-const WATCH = [/docker events/, /\bdo_watch\b/];
+/** The checker (both backends) hears nft monitor; Docker's events only stand in for iptables-legacy. */
+const CHECKER = [/\bdo_watch\b/, /\bnft monitor\b/];
+const DOCKER_EVENTS = [/docker events/];
 /** The nftables backend's one piece of iptables: a port forward's ACCEPT in DOCKER-USER (or FORWARD). */
 const FORWARD_ACCEPT = [/\bforward_accepts\b/, /--comment dockinit-forward -j ACCEPT/];
 
@@ -27,12 +29,12 @@ const FORWARD = "port_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n";
 const EGRESS = "containers: { egress_allow: [198.51.100.0/24] }";
 
 const rows: { name: string; yaml: string; has: RegExp[][]; lacks: RegExp[][] }[] = [
-  { name: "nftables, nothing else", yaml: "firewall: { backend: nftables }\n", has: [NFTABLES], lacks: [IPTABLES, IPSET, DNAT, WATCH] },
-  { name: "nftables with egress, deny and a port forward", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n${FORWARD}`, has: [NFTABLES, DNAT, FORWARD_ACCEPT], lacks: [IPTABLES, IPSET, WATCH] },
-  { name: "iptables, nothing else", yaml: "firewall: { backend: iptables }\n", has: [IPTABLES, WATCH], lacks: [NFTABLES, IPSET, DNAT] },
+  { name: "nftables, nothing else", yaml: "firewall: { backend: nftables }\n", has: [NFTABLES, CHECKER], lacks: [IPTABLES, IPSET, DNAT, DOCKER_EVENTS] },
+  { name: "nftables with egress, deny and a port forward", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n${FORWARD}`, has: [NFTABLES, DNAT, FORWARD_ACCEPT, CHECKER], lacks: [IPTABLES, IPSET, DOCKER_EVENTS] },
+  { name: "iptables, nothing else", yaml: "firewall: { backend: iptables }\n", has: [IPTABLES, CHECKER, DOCKER_EVENTS], lacks: [NFTABLES, IPSET, DNAT] },
   { name: "iptables with egress", yaml: `firewall: { backend: iptables, ${EGRESS} }\n`, has: [IPTABLES, IPSET], lacks: [NFTABLES, DNAT] },
   { name: "iptables with default deny", yaml: "firewall: { backend: iptables, published: { default: deny } }\n", has: [IPTABLES, IPSET], lacks: [NFTABLES, DNAT] },
-  { name: "auto with a port forward (nftables, and one accept per forward for iptables' FORWARD)", yaml: FORWARD, has: [NFTABLES, DNAT, FORWARD_ACCEPT], lacks: [IPTABLES, IPSET, WATCH] },
+  { name: "auto with a port forward (nftables, and one accept per forward for iptables' FORWARD)", yaml: FORWARD, has: [NFTABLES, DNAT, FORWARD_ACCEPT, CHECKER], lacks: [IPTABLES, IPSET, DOCKER_EVENTS] },
   { name: "nftables without a port forward ships no iptables accept", yaml: `firewall: { backend: nftables, published: { default: deny }, ${EGRESS} }\n`, has: [NFTABLES], lacks: [FORWARD_ACCEPT, IPTABLES] },
 ];
 

@@ -380,7 +380,7 @@ describe.skipIf(!HOST_IPV6)("status --json: hostile strings, the re-apply record
     expect(raw).toMatch(/^[\x20-\x7e]+\n$/); // plain ASCII: every other byte escaped
     expect(json.reapplied.reason).toBe(`${hostile}\u00ff\u00c3\u00a9`);
     expect(json.problems).toContainEqual({ code: "FORWARD_ORDER", message: `IPv4 filter: FORWARD decides before its jump to DOCKER-USER: ${rule}` });
-    expect(Object.keys(json)).toEqual(["version", "ok", "backend", "backend_reason", "bundle", "loaded_bundle", "problems", "docker", "reapplied", "checked_at"]);
+    expect(Object.keys(json)).toEqual(["version", "ok", "backend", "backend_reason", "bundle", "loaded_bundle", "problems", "warnings", "docker", "reapplied", "checked_at"]);
   });
 
   it("a huge problem list is cut to fit 2,500 characters, the rest counted (MORE_PROBLEMS); text status lists them all", async () => {
