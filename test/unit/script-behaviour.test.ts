@@ -7,7 +7,7 @@
 // scripts/mutate.mjs breaks each of these on purpose and expects its test
 // here to fail.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfigString, renderBundle, type Bundle } from "../../src/index.js";
@@ -568,6 +568,37 @@ describe.concurrent.each(BACKENDS)("%s backend: dockinit-proxy takes only what a
     for (const port of ["1", "65535"]) await runOk(h, PROXY, withPort("udp", port), { parent: fakeDockerd(h) });
     expect(h.calls().filter(adds).map((c) => c.args.join(" "))).toEqual([expect.stringMatching(/proxy[-_]udp.*\b1\b/), expect.stringMatching(/proxy[-_]udp.*\b65535\b/)]);
     expect(h.calls().filter((c) => c.tool === "docker-proxy")).toHaveLength(2);
+  });
+});
+
+describe.concurrent.each(BACKENDS)("%s backend: the lock's directory", (backend) => {
+  it("an existing state directory open to all is made its owner's alone (0700), the lock 0600", async () => {
+    const h = host(backend);
+    chmodSync(h.state, 0o755);
+    writeFileSync(join(h.state, "lock"), "");
+    chmodSync(join(h.state, "lock"), 0o644);
+    await runOk(h, FIREWALL, ["apply"]);
+    expect(statSync(h.state).mode & 0o777).toBe(0o700);
+    expect(statSync(join(h.state, "lock")).mode & 0o777).toBe(0o600);
+  });
+
+  it("a state directory that does not exist is created 0700, the lock 0600", async () => {
+    const h = host(backend);
+    const state = join(h.root, "fresh-state");
+    await runOk(h, FIREWALL, ["apply"], { env: { DOCKINIT_STATE_DIR: state } });
+    expect(statSync(state).mode & 0o777).toBe(0o700);
+    expect(statSync(join(state, "lock")).mode & 0o777).toBe(0o600);
+  });
+
+  it("a state directory that is a symlink is refused: nothing loaded", async () => {
+    const h = host(backend);
+    const link = join(h.root, "state-link");
+    symlinkSync(h.state, link);
+    const r = await h.run(FIREWALL, ["apply"], { env: { DOCKINIT_STATE_DIR: link } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/is a symlink.*refusing to keep the lock there/);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(h.calls().filter((c) => c.tool === "flock" || /restore|nft/.test(c.tool))).toEqual([]);
   });
 });
 
