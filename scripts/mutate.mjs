@@ -192,8 +192,8 @@ export const MUTATIONS = [
     id: "proxy-any-executable",
     breaks: "proxy_ports takes any executable with docker-proxy's arguments for docker-proxy",
     file: "templates/firewall/partials/proxyPorts.sh.hbs",
-    from: 'if [[ $proc/$pid/exe -ef $exe ]]; then why=""; break; fi',
-    to: 'why=""; break',
+    from: '[[ ! $proc/$p/exe -ef $x ]] || why=""',
+    to: 'why=""',
     unit: [
       { file: BEHAVIOUR, test: "iptables backend: the docker-proxies apply counts > apply counts the host's docker-proxies only" },
       { file: BEHAVIOUR, test: "nftables backend: the docker-proxies apply counts > apply counts the host's docker-proxies only" },
@@ -204,7 +204,7 @@ export const MUTATIONS = [
     id: "proxy-port-range",
     breaks: "proxy_ports passes a port above 65535 to nft/ipset (the whole load fails)",
     file: "templates/firewall/partials/proxyPorts.sh.hbs",
-    from: '[ "$host_port" -le 65535 ] || why="port is not 1-65535"',
+    from: '((port <= 65535))',
     to: 'true',
     unit: [
       { file: BEHAVIOUR, test: "iptables backend: the docker-proxies apply counts > apply counts the host's docker-proxies only" },

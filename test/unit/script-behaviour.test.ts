@@ -515,10 +515,10 @@ describe.concurrent.each(BACKENDS)("%s backend: the docker-proxies apply counts"
     const { h, proc, processes } = lookAlikeHost();
     const r = await runOk(h, FIREWALL, ["apply"], { env: { DOCKINIT_PROC: proc } });
     expect(loadedPorts(h.calls())).toEqual(["tcp/8080", "tcp/8081", "tcp/8082", "tcp/8083", "tcp/8084", "udp/5353"]);
-    const skipped = [...r.stderr.matchAll(/^dockinit-firewall: skipping process (\d+) /gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
+    const skipped = [...r.stderr.matchAll(/^dockinit-firewall: skipping process (\d+)\b/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
     expect(skipped).toEqual(processes.filter((p) => p.pid >= 200).map((p) => p.pid));
     expect(r.stderr).toMatch(/skipping process 200 .*-host-port 22\).*not the host's docker-proxy/);
-    expect(r.stderr).toMatch(/skipping process 201 .*not the host.s root/);
+    expect(r.stderr).toMatch(/skipping process 201: not the host's root/);
     expect(r.stderr).toMatch(/skipping process 300 .*-host-port 99999\): port is not 1-65535/);
     expect(r.stderr).toMatch(/skipping process 400 .*-proto icmp .*protocol is not tcp, udp or sctp/);
     // What a container wrote reaches the log quoted, never raw.
