@@ -19,14 +19,14 @@
 // which nobody could hold.
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firewallRunner, withoutDockinit, type FirewallRunner } from "../support/firewall.js";
 import { renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
 import { startDockerd, type Dockerd } from "./lib/docker.js";
 import { dockinitBackends, engineLabel, noteMatrix, startEngine, type Engine } from "./lib/engine.js";
-import { run, tearDown, waitFor } from "./lib/exec.js";
+import { run, runIn, spawnBackground, tearDown, waitFor } from "./lib/exec.js";
 import { ADDR, connectFrom, createTopology, DROP_MS, ECHO_SCRIPT, flushConntrack, startPortEchoServer, type EchoServer, type Topology } from "./lib/topology.js";
 import { probe, verdicts, type Without } from "./lib/verdict.js";
 
@@ -171,6 +171,33 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       expect(r.code, r.stderr).toBe(0);
       expect(await setPorts()).toContain(PORT);
       await v.expectVerdicts(proxied(), { control: withoutDockinit(fw) });
+    });
+
+    // What a proxy kept across a dockerd restart would be (no engine here
+    // keeps one, see below): the engine's own docker-proxy binary, run as root
+    // in the host's mount namespace, whose parent is not a dockerd (here the
+    // test runner, through nsenter). It serves port 8090 (no policy names it:
+    // default deny) on IPv6, to an echo server in the host namespace.
+    it("a real docker-proxy whose parent is not dockerd is counted: with the set rebuilt from the processes alone, its port is closed to an outside client (control: without dockinit it gets through)", async (ctx) => {
+      if (engine.chrooted) ctx.skip();
+      const port = 8090;
+      const echo = await startPortEchoServer(topo.host, hostV4, 9999);
+      servers.push(echo);
+      // docker-proxy reports to its parent on fd 3 and closes it: without an fd 3 of its own it would close its listener.
+      const proxy = await spawnBackground("bash", ["-c", 'exec 3>/dev/null && exec "$0" "$@"', join(dirname(engine.dockerd), "docker-proxy"), "-proto", "tcp", "-host-ip", "::", "-host-port", String(port), "-container-ip", hostV4, "-container-port", "9999"], { netns: topo.host });
+      try {
+        await waitFor("the docker-proxy listening", async () => (await runIn(topo.host, "ss", ["-Hltn"])).stdout.includes(`:${port} `), { timeoutMs: 10_000 });
+        expect(readlinkSync(`/proc/${proxy.pid}/exe`)).toMatch(/\/docker-proxy$/);
+        const ppid = Number(readFileSync(`/proc/${proxy.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+        expect(ppid).not.toBe(dockerd.pid());
+        expect((await fw.run("remove")).code).toBe(0);
+        const r = await fw.run("apply");
+        expect(r.code, r.stderr).toBe(0);
+        expect(await setPorts()).toContain(port);
+        await v.expectDropped(fromOutside(serverV6, hostV6, port), { control: withoutDockinit(fw) });
+      } finally {
+        await proxy.stop();
+      }
     });
 
     // On Docker 20.10, 25.0 and 29.7 here docker-proxy does not outlive its
