@@ -536,6 +536,14 @@ describe.concurrent.each(BACKENDS)("%s backend: the docker-proxies apply counts"
     expect(r.stderr).toMatch(/^dockinit-firewall: skipping 10 more processes that are not docker-proxies$/m);
   });
 
+  it("the units that run dockinit-firewall leave it in the host's mount namespace with the whole /proc (no sandboxing the scan would not see through)", () => {
+    const units = render(backend).files.filter((f) => f.path.startsWith("/etc/systemd/system/") && String(f.content).includes(FIREWALL));
+    expect(units.map((f) => f.path)).toContain(HOST_PATHS.firewallUnit);
+    expect(units.map((f) => f.path)).toContain(HOST_PATHS.dockerDropIn);
+    const sandbox = /^(PrivateTmp|PrivateMounts|PrivateDevices|ProtectSystem|ProtectHome|ProtectProc|ProcSubset|ProtectKernelTunables|ProtectKernelModules|ProtectKernelLogs|ProtectControlGroups|ProtectClock|ProtectHostname|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|ExecPaths|NoExecPaths|TemporaryFileSystem|BindPaths|BindReadOnlyPaths|RootDirectory|RootImage|MountFlags|MountAPIVFS|PrivateUsers|DynamicUser|User)=/m;
+    for (const f of units) expect(String(f.content), f.path).not.toMatch(sandbox);
+  });
+
   it("apply-policies too (docker.service's ExecStartPre: live-restore's proxies may be the only ones running)", async () => {
     const { h, proc } = lookAlikeHost();
     await runOk(h, FIREWALL, ["apply-policies"], { env: { DOCKINIT_PROC: proc } });
