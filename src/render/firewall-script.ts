@@ -34,6 +34,8 @@ export function renderFirewallScript(model: Model, bundleId = ""): Artifact {
     familyRules: families,
     nftParts: plan.nftParts,
     proxyProtocols: proxy.join(" "),
+    // A dockinit-proxy about to exec docker-proxy is bash running this script.
+    proxyScript: HOST_PATHS.proxyScript,
     egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
     // literal entries, DNS servers included; the script adds the DNS servers

@@ -273,3 +273,45 @@ export function fakeDockerd(host: StubHost): string {
   }
   return p;
 }
+
+/** One process of a fake /proc (fakeProc). */
+export interface FakeProcess {
+  pid: number;
+  /** What /proc/PID/exe points to: a file, or a path that need not exist (e.g. "… (deleted)"). */
+  exe: string;
+  argv: string[];
+  /** Real, effective, saved, filesystem uid (one number: all four). Default 0. */
+  uid?: number | [number, number, number, number];
+  /** The mount namespace: the script's own ("host", the default) or another ("container"). */
+  mnt?: "host" | "container";
+  /** /proc/PID/comm; default the exe's file name. */
+  comm?: string;
+}
+
+/**
+ * A /proc of these processes, for DOCKINIT_PROC (a tests-only hook of
+ * dockinit-firewall's proxy_ports): PID/{exe,cmdline,comm,status,ns/mnt}, and
+ * self/ns/mnt (the script's own mount namespace). exe and ns/mnt are symlinks,
+ * which bash's `-ef` follows as it follows the kernel's magic links: two
+ * namespace files stand for the host's and a container's.
+ */
+export function fakeProc(host: StubHost, processes: FakeProcess[]): string {
+  const proc = mkdtempSync(join(host.root, "proc-"));
+  const ns = join(proc, ".ns");
+  mkdirSync(ns);
+  writeFileSync(join(ns, "host"), "");
+  writeFileSync(join(ns, "container"), "");
+  mkdirSync(join(proc, "self", "ns"), { recursive: true });
+  symlinkSync(join(ns, "host"), join(proc, "self", "ns", "mnt"));
+  for (const p of processes) {
+    const dir = join(proc, String(p.pid));
+    mkdirSync(join(dir, "ns"), { recursive: true });
+    symlinkSync(p.exe, join(dir, "exe"));
+    symlinkSync(join(ns, p.mnt ?? "host"), join(dir, "ns", "mnt"));
+    writeFileSync(join(dir, "cmdline"), p.argv.map((a) => `${a}\0`).join(""));
+    writeFileSync(join(dir, "comm"), `${(p.comm ?? p.exe.split("/").pop()!).slice(0, 15)}\n`);
+    const uid = typeof p.uid === "object" ? p.uid : [p.uid ?? 0, p.uid ?? 0, p.uid ?? 0, p.uid ?? 0];
+    writeFileSync(join(dir, "status"), `Name:\t${p.comm ?? "x"}\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t${p.pid}\nUid:\t${uid.join("\t")}\nGid:\t0\t0\t0\t0\n`);
+  }
+  return proc;
+}

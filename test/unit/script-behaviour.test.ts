@@ -7,13 +7,13 @@
 // scripts/mutate.mjs breaks each of these on purpose and expects its test
 // here to fail.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfigString, renderBundle, type Bundle } from "../../src/index.js";
 import { HOST_PATHS } from "../../src/host-paths.js";
 import { applyRestore, familyOf, iptablesVerdict, nftVerdict, parseNftTable, parseSave, type IptTables, type Packet, type Sets, type Verdict } from "../support/rule-eval.js";
-import { fakeDockerd, stubHost, type StubCall, type StubHost } from "../support/stub-host.js";
+import { fakeDockerd, fakeProc, stubHost, type FakeProcess, type StubCall, type StubHost } from "../support/stub-host.js";
 
 type Backend = "iptables" | "nftables";
 const BACKENDS: Backend[] = ["iptables", "nftables"];
@@ -447,6 +447,166 @@ describe.concurrent.each(BACKENDS)("%s backend: dockinit-proxy and docker-proxy'
     expect(r.stderr).toMatch(/not starting the proxy/);
     expect(h.calls().filter(adds)).toHaveLength(1);
     expect(h.calls().filter((c) => c.tool === "docker-proxy")).toEqual([]);
+  });
+});
+
+/**
+ * Which processes apply takes for docker-proxies (DOCKINIT_PROC: a fake
+ * /proc). Each look-alike differs from a real proxy in one thing only (its
+ * executable, its mount namespace, its user, its port or protocol), and the
+ * real ones beside them are counted: the control that the same scan does see
+ * a process that passes.
+ */
+describe.concurrent.each(BACKENDS)("%s backend: the docker-proxies apply counts", (backend) => {
+  const args = (proto: string, port: string, ip = "0.0.0.0") => ["-proto", proto, "-host-ip", ip, "-host-port", port, "-container-ip", "172.17.0.2", "-container-port", "80"];
+  /** The ports apply loaded into the proxy sets, as "proto/port". */
+  const loadedPorts = (calls: StubCall[]) => {
+    const out: string[] = [];
+    for (const c of calls) {
+      const input = c.stdin ?? "";
+      if (backend === "nftables" && c.tool === "nft") for (const m of input.matchAll(/^add element inet dockinit proxy_(\w+) \{ (\S+) \}$/gm)) out.push(`${m[1]}/${m[2]}`);
+      if (backend === "iptables" && c.tool === "ipset") for (const m of input.matchAll(/^add dockinit-proxy-(\w+) (\S+)$/gm)) out.push(`${m[1]}/${m[2]}`);
+    }
+    return [...new Set(out)].sort();
+  };
+  function lookAlikeHost() {
+    const h = host(backend);
+    const exe = (dir: string, name: string) => {
+      mkdirSync(join(h.root, dir), { recursive: true });
+      const p = join(h.root, dir, name);
+      writeFileSync(p, "#!/bin/sh\n");
+      chmodSync(p, 0o755);
+      return p;
+    };
+    const proxy = join(h.bin, "docker-proxy");
+    const bash = join(h.bin, "bash");
+    const processes: FakeProcess[] = [
+      // Counted: a docker-proxy on PATH; one beside a running dockerd (the host's); one whose binary an upgrade replaced;
+      // a dockinit-proxy about to exec docker-proxy (bash running the installed script), re-parented or not.
+      { pid: 100, exe: proxy, argv: [proxy, ...args("tcp", "8080")] },
+      { pid: 101, exe: proxy, argv: [proxy, ...args("udp", "5353")] },
+      { pid: 50, exe: exe("engine", "dockerd"), comm: "dockerd", argv: ["dockerd"] },
+      { pid: 102, exe: exe("engine", "docker-proxy"), argv: ["docker-proxy", ...args("tcp", "8081")] },
+      { pid: 103, exe: `${proxy} (deleted)`, argv: [proxy, ...args("tcp", "8082")] },
+      { pid: 104, exe: bash, argv: ["/bin/bash", HOST_PATHS.proxyScript, ...args("tcp", "8083")] },
+      // Go's other flag forms, as dockinit-proxy reads them.
+      { pid: 105, exe: proxy, argv: [proxy, "--proto=tcp", "-host-ip=0.0.0.0", "--host-port", "8084"] },
+      // Not counted, and silently: loopback (dockinit-proxy leaves it out too).
+      { pid: 106, exe: proxy, argv: [proxy, ...args("tcp", "8085", "127.0.0.1")] },
+      // Look-alikes: each one thing away from pid 100.
+      { pid: 200, exe: bash, argv: ["sh", "-c", "sleep 1d; :", "x", ...args("tcp", "22")] },
+      { pid: 201, exe: proxy, mnt: "container", argv: [proxy, ...args("tcp", "23")] },
+      { pid: 202, exe: proxy, uid: 1000, argv: [proxy, ...args("tcp", "24")] },
+      { pid: 203, exe: proxy, uid: [1000, 0, 0, 0], argv: [proxy, ...args("tcp", "25")] },
+      { pid: 204, exe: bash, argv: ["/bin/bash", "/tmp/dockinit-proxy", ...args("tcp", "26")] },
+      { pid: 205, exe: bash, mnt: "container", argv: ["/bin/bash", HOST_PATHS.proxyScript, ...args("tcp", "27")] },
+      { pid: 206, exe: join(h.root, "other", "docker-proxy (deleted)"), argv: [proxy, ...args("tcp", "28")] },
+      // A container's "dockerd": the docker-proxy beside it is not the host's.
+      { pid: 60, exe: exe("container", "dockerd"), comm: "dockerd", mnt: "container", argv: ["dockerd"] },
+      { pid: 207, exe: exe("container", "docker-proxy"), argv: ["docker-proxy", ...args("tcp", "29")] },
+      // The host's docker-proxy, with what no dockerd passes.
+      ...["99999", "65536", "0", "abc", "080", "", "22 ; reboot"].map((port, i) => ({ pid: 300 + i, exe: proxy, argv: [proxy, ...args("tcp", port)] })),
+      ...["icmp", "TCP", "tcp;", ""].map((proto, i) => ({ pid: 400 + i, exe: proxy, argv: [proxy, ...args(proto, "30")] })),
+    ];
+    return { h, proc: fakeProc(h, processes), processes };
+  }
+
+  it("apply counts the host's docker-proxies only, and skips each look-alike with a line saying why", async () => {
+    const { h, proc, processes } = lookAlikeHost();
+    const r = await runOk(h, FIREWALL, ["apply"], { env: { DOCKINIT_PROC: proc } });
+    expect(loadedPorts(h.calls())).toEqual(["tcp/8080", "tcp/8081", "tcp/8082", "tcp/8083", "tcp/8084", "udp/5353"]);
+    const skipped = [...r.stderr.matchAll(/^dockinit-firewall: skipping process (\d+)\b/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
+    expect(skipped).toEqual(processes.filter((p) => p.pid >= 200).map((p) => p.pid));
+    expect(r.stderr).toMatch(/skipping process 200 .*-host-port 22\).*not the host's docker-proxy/);
+    expect(r.stderr).toMatch(/skipping process 201: not the host's root/);
+    expect(r.stderr).toMatch(/skipping process 300 .*-host-port 99999\): port is not 1-65535/);
+    expect(r.stderr).toMatch(/skipping process 400 .*-proto icmp .*protocol is not tcp, udp or sctp/);
+    // What a container wrote reaches the log quoted, never raw.
+    expect(r.stderr).toContain("-host-port 22\\ \\;\\ reboot");
+  });
+
+  it("logs at most 20 look-alikes one by one, then how many more (a container can start thousands)", async () => {
+    const h = host(backend);
+    const proxy = join(h.bin, "docker-proxy");
+    const many: FakeProcess[] = Array.from({ length: 30 }, (_, i) => ({ pid: 1000 + i, exe: proxy, mnt: "container" as const, argv: [proxy, ...args("tcp", "22")] }));
+    const proc = fakeProc(h, [...many, { pid: 100, exe: proxy, argv: [proxy, ...args("tcp", "8080")] }]);
+    const r = await runOk(h, FIREWALL, ["apply"], { env: { DOCKINIT_PROC: proc } });
+    expect(loadedPorts(h.calls())).toEqual(["tcp/8080"]);
+    expect(r.stderr.match(/^dockinit-firewall: skipping process /gm)).toHaveLength(20);
+    expect(r.stderr).toMatch(/^dockinit-firewall: skipping 10 more processes that are not docker-proxies$/m);
+  });
+
+  it("the units that run dockinit-firewall leave it in the host's mount namespace with the whole /proc (no sandboxing the scan would not see through)", () => {
+    const units = render(backend).files.filter((f) => f.path.startsWith("/etc/systemd/system/") && String(f.content).includes(FIREWALL));
+    expect(units.map((f) => f.path)).toContain(HOST_PATHS.firewallUnit);
+    expect(units.map((f) => f.path)).toContain(HOST_PATHS.dockerDropIn);
+    const sandbox = /^(PrivateTmp|PrivateMounts|PrivateDevices|ProtectSystem|ProtectHome|ProtectProc|ProcSubset|ProtectKernelTunables|ProtectKernelModules|ProtectKernelLogs|ProtectControlGroups|ProtectClock|ProtectHostname|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|ExecPaths|NoExecPaths|TemporaryFileSystem|BindPaths|BindReadOnlyPaths|RootDirectory|RootImage|MountFlags|MountAPIVFS|PrivateUsers|DynamicUser|User)=/m;
+    for (const f of units) expect(String(f.content), f.path).not.toMatch(sandbox);
+  });
+
+  it("apply-policies too (docker.service's ExecStartPre: live-restore's proxies may be the only ones running)", async () => {
+    const { h, proc } = lookAlikeHost();
+    await runOk(h, FIREWALL, ["apply-policies"], { env: { DOCKINIT_PROC: proc } });
+    expect(loadedPorts(h.calls())).toEqual(["tcp/8080", "tcp/8081", "tcp/8082", "tcp/8083", "tcp/8084", "udp/5353"]);
+  });
+});
+
+describe.concurrent.each(BACKENDS)("%s backend: dockinit-proxy takes only what a real dockerd passes", (backend) => {
+  const adds = (c: StubCall) => (backend === "iptables" ? c.tool === "ipset" && c.args[0] === "add" : c.tool === "nft" && c.args[0] === "add");
+  const withPort = (proto: string, port: string) => ["-proto", proto, "-host-ip", "0.0.0.0", "-host-port", port, "-container-ip", "172.17.0.2", "-container-port", "80"];
+  for (const [proto, port, why] of [
+    ["tcp", "99999", /not a port from 1 to 65535/],
+    ["tcp", "65536", /not a port from 1 to 65535/],
+    ["tcp", "0", /not a port from 1 to 65535/],
+    ["tcp", "080", /not a port from 1 to 65535/],
+    ["icmp", "8080", /not tcp, udp or sctp/],
+    ["", "8080", /not tcp, udp or sctp/],
+  ] as const) {
+    it(`refuses -proto ${proto || "(none)"} -host-port ${port}: nothing added, no docker-proxy`, async () => {
+      const h = host(backend);
+      const r = await h.run(PROXY, withPort(proto, port), { parent: fakeDockerd(h) });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(why);
+      expect(h.calls().filter(adds)).toEqual([]);
+      expect(h.calls().filter((c) => c.tool === "docker-proxy")).toEqual([]);
+    });
+  }
+  it("takes the edges, 1 and 65535 (the control)", async () => {
+    const h = host(backend);
+    for (const port of ["1", "65535"]) await runOk(h, PROXY, withPort("udp", port), { parent: fakeDockerd(h) });
+    expect(h.calls().filter(adds).map((c) => c.args.join(" "))).toEqual([expect.stringMatching(/proxy[-_]udp.*\b1\b/), expect.stringMatching(/proxy[-_]udp.*\b65535\b/)]);
+    expect(h.calls().filter((c) => c.tool === "docker-proxy")).toHaveLength(2);
+  });
+});
+
+describe.concurrent.each(BACKENDS)("%s backend: the lock's directory", (backend) => {
+  it("an existing state directory open to all is made its owner's alone (0700), the lock 0600", async () => {
+    const h = host(backend);
+    chmodSync(h.state, 0o755);
+    writeFileSync(join(h.state, "lock"), "");
+    chmodSync(join(h.state, "lock"), 0o644);
+    await runOk(h, FIREWALL, ["apply"]);
+    expect(statSync(h.state).mode & 0o777).toBe(0o700);
+    expect(statSync(join(h.state, "lock")).mode & 0o777).toBe(0o600);
+  });
+
+  it("a state directory that does not exist is created 0700, the lock 0600", async () => {
+    const h = host(backend);
+    const state = join(h.root, "fresh-state");
+    await runOk(h, FIREWALL, ["apply"], { env: { DOCKINIT_STATE_DIR: state } });
+    expect(statSync(state).mode & 0o777).toBe(0o700);
+    expect(statSync(join(state, "lock")).mode & 0o777).toBe(0o600);
+  });
+
+  it("a state directory that is a symlink is refused: nothing loaded", async () => {
+    const h = host(backend);
+    const link = join(h.root, "state-link");
+    symlinkSync(h.state, link);
+    const r = await h.run(FIREWALL, ["apply"], { env: { DOCKINIT_STATE_DIR: link } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/is a symlink.*refusing to keep the lock there/);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(h.calls().filter((c) => c.tool === "flock" || /restore|nft/.test(c.tool))).toEqual([]);
   });
 });
 
