@@ -439,6 +439,23 @@ describe.concurrent.each(BACKENDS)("%s backend: dockinit-proxy and docker-proxy'
     expect(calls[proxy]!.args).toEqual(ARGS);
   });
 
+  it(backend === "nftables" ? "an SCTP port goes into its own set (proxy_sctp) before docker-proxy starts" : "refuses an SCTP proxy: no ipset bitmap:port matches SCTP packets, so no set of this backend could close the port", async () => {
+    const h = host(backend);
+    const sctp = ARGS.map((a) => (a === "tcp" ? "sctp" : a));
+    const r = await h.run(PROXY, sctp, { parent: fakeDockerd(h) });
+    if (backend === "nftables") {
+      expect(r.code, r.stderr).toBe(0);
+      const calls = h.calls();
+      const add = calls.findIndex(adds);
+      expect(calls[add]!.args.join(" ")).toBe("add element inet dockinit proxy_sctp { 8080 }");
+      expect(calls.findIndex((c) => c.tool === "docker-proxy")).toBeGreaterThan(add);
+    } else {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/cannot close sctp port 8080.*not starting the proxy/);
+      expect(h.calls().filter((c) => adds(c) || c.tool === "docker-proxy")).toEqual([]);
+    }
+  });
+
   it("refuses to start docker-proxy when the port cannot be added to the set", async () => {
     const h = host(backend);
     h.hook(backend === "iptables" ? "ipset" : "nft", backend === "iptables" ? 'if [ "${1:-}" = add ]; then rc=1 handled=1; fi' : 'case " $* " in *" add "*) rc=1 handled=1 ;; esac');
