@@ -5,6 +5,7 @@
 // shell: the script template embeds the printed lines in quoted
 // here-documents, and every value in them was parsed (CIDRs, ports) before it
 // got here.
+import ipaddr from "ipaddr.js";
 import type { Cidr, Family } from "../config/net.js";
 import type { Model } from "../model.js";
 import { iptablesFamily, iptablesSpec, type FamilyRules } from "./print-iptables.js";
@@ -94,11 +95,14 @@ export function egressEntries(model: Model, family: Family): string[] {
 /**
  * The literal DNS servers of a family (daemon.json's `dns`) that go into its
  * DNS set at render time: with egress_allow, containers reach them on port 53
- * (UDP and TCP) only. The host adds the ones it finds at boot (`vpc`).
+ * (UDP and TCP) only. One the allow-list already holds needs no exception.
+ * The host adds the ones it finds at boot (`vpc`).
  */
 export function dnsEntries(model: Model, family: Family): string[] {
+  const allow = model.firewall.containers.egressAllow.filter((c) => c.family === family);
   if (model.firewall.containers.egressAllow.length === 0) return [];
-  return [...new Set(model.docker.dns.flatMap((d) => (d.kind === "literal" && d.family === family ? [d.address] : [])))];
+  const allowed = (address: string) => allow.some((c) => ipaddr.parse(address).match(ipaddr.parse(c.address), c.prefix));
+  return [...new Set(model.docker.dns.flatMap((d) => (d.kind === "literal" && d.family === family && !allowed(d.address) ? [d.address] : [])))];
 }
 
 /**

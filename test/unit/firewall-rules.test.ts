@@ -226,18 +226,28 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24 }"]);
     expect(c.egress6).toEqual(["type ipv6_addr", "flags interval", "auto-merge"]);
     expect(c.dns4).toEqual(["type ipv4_addr", "elements = { 169.254.169.253 }"]);
-    expect(c.dns6).toEqual(["type ipv6_addr"]);
+    // No IPv6 DNS server, none found at boot: no set, no rule.
+    expect(c.dns6).toBeUndefined();
     expect(c.forward?.slice(2)).toEqual(["ct direction reply accept", "jump egress"]);
     expect(c.egress).toEqual([
       'oifname "docker*" return',
       'oifname "br-*" return',
       "udp dport 53 ip daddr @dns4 return",
       "tcp dport 53 ip daddr @dns4 return",
-      "udp dport 53 ip6 daddr @dns6 return",
-      "tcp dport 53 ip6 daddr @dns6 return",
       "ip daddr != @egress4 drop",
       "ip6 daddr != @egress6 drop",
     ]);
+  });
+
+  it("a DNS server the allow-list already holds needs no port-53 exception; `vpc` gets an IPv4 DNS set the host fills at apply", () => {
+    const held = nftChains("  containers: { block_metadata: false, egress_allow: [169.254.169.253/32, 198.51.100.0/24] }");
+    expect(held.dns4).toBeUndefined();
+    expect(held.egress).toEqual(['oifname "docker*" return', 'oifname "br-*" return', "ip daddr != @egress4 drop", "ip6 daddr != @egress6 drop"]);
+    const { model } = loadConfigString("version: 1\ndocker: { daemon: { dns: [vpc] } }\nfirewall: { backend: nftables, containers: { egress_allow: [198.51.100.0/24] } }\n");
+    const nft = planFirewall(model!).nft;
+    expect(nft).toContain("\tset dns4 { type ipv4_addr; }\n");
+    expect(nft).toContain("\t\tudp dport 53 ip daddr @dns4 return\n");
+    expect(nft).not.toContain("dns6");
   });
 
   it("port forwards: DNAT before Docker's (dstnat - 10), masquerade first in postrouting, let through after metadata, block and egress_allow", () => {
@@ -264,7 +274,7 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     expect(plan.nftPolicies).not.toMatch(/hook (prerouting|postrouting|output)/);
     expect(plan.nftPolicies).toContain("hook forward");
     expect(plan.nftPolicies).toContain("hook input");
-    for (const set of ["egress4", "egress6", "dns4", "dns6", "proxy_tcp", "proxy_udp", "proxy_sctp"]) expect(plan.nftPolicies).toContain(`set ${set} {`);
+    for (const set of ["egress4", "egress6", "proxy_tcp", "proxy_udp", "proxy_sctp"]) expect(plan.nftPolicies).toContain(`set ${set} {`);
     expect(plan.nft).toContain("hook postrouting");
   });
 });
