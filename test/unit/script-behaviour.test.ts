@@ -147,6 +147,10 @@ const SETS: Sets = {
   egress6: ["2001:db8:20::/48"],
   proxy_tcp: [8080],
   proxy_udp: [],
+  "dockinit-dns4": ["169.254.169.253"],
+  "dockinit-dns6": ["2001:db8::53"],
+  dns4: ["169.254.169.253"],
+  dns6: ["2001:db8::53"],
 };
 
 const hosts: StubHost[] = [];
@@ -300,6 +304,34 @@ describe.concurrent("each backend's rules come first", () => {
       const target = family === 4 ? "172.30.1.10" : "2001:db8:30::10";
       const p: Packet = { family, proto: "tcp", src: family === 4 ? "198.51.100.7" : "2001:db8:99::7", dst: target, dport: 80, iif: "eth0", oif: "eth0", ct: { state: "new", direction: "original", dnat: true, origDstPort: family === 4 ? 9000 : 9001, replySrc: target, replySrcPort: 80 } };
       expect(iptablesVerdict(tables[family], "filter", "FORWARD", p, SETS)).toEqual({ kind: "accept" });
+    }
+  });
+});
+
+describe.concurrent.each(BACKENDS)("%s backend: the DNS servers in use, outside egress_allow", (backend) => {
+  it("a container reaches them on port 53, UDP and TCP, and on no other port (IPv4 and IPv6); apply fills their set", async () => {
+    const calls = await applied(backend);
+    const toDns = (family: 4 | 6, proto: "tcp" | "udp", dport: number): Packet => ({ ...outbound(family, proto, 50000), dst: family === 4 ? "169.254.169.253" : "2001:db8::53", dport });
+    const verdict = (p: Packet): Verdict => {
+      if (backend === "iptables") return iptablesVerdict(tablesAfter(calls, DOCKER_SAVE)[p.family], "filter", "FORWARD", p, SETS);
+      const { chains } = nftLoaded(calls);
+      return nftVerdict(chains, [...chains.values()].find((c) => c.hook === "forward")!.name, p, SETS);
+    };
+    for (const family of [4, 6] as const) {
+      for (const proto of ["udp", "tcp"] as const) expect(verdict(toDns(family, proto, 53)).kind, `IPv${family} ${proto} 53`).not.toBe("drop");
+      expect(verdict(toDns(family, "tcp", 443)).kind, `IPv${family} tcp 443`).toBe("drop");
+      expect(verdict(toDns(family, "udp", 5353)).kind, `IPv${family} udp 5353`).toBe("drop");
+    }
+    // What fills the sets: ipset's swap (the literal ones and daemon.json's), or the table's own elements.
+    if (backend === "iptables") {
+      const input = calls.filter((c) => c.tool === "ipset" && c.args[0] === "restore").map((c) => c.stdin ?? "").join("");
+      expect(input).toContain("add dockinit-dns4-new 169.254.169.253\n");
+      expect(input).toContain("add dockinit-dns6-new 2001:db8::53\n");
+      expect(input).not.toMatch(/add dockinit-egress\d-new (169\.254\.169\.253|2001:db8::53)/);
+    } else {
+      const loaded = calls.find((c) => c.tool === "nft" && c.args.includes("-f"))!.stdin ?? "";
+      expect(loaded).toContain("set dns4 { type ipv4_addr; elements = { 169.254.169.253 }; }");
+      expect(loaded).toContain("set dns6 { type ipv6_addr; elements = { 2001:db8::53 }; }");
     }
   });
 });
