@@ -5,11 +5,12 @@
 // shell: the script template embeds the printed lines in quoted
 // here-documents, and every value in them was parsed (CIDRs, ports) before it
 // got here.
+import ipaddr from "ipaddr.js";
 import type { Cidr, Family } from "../config/net.js";
 import type { Model } from "../model.js";
 import { iptablesFamily, iptablesSpec, type FamilyRules } from "./print-iptables.js";
 import { nftRuleset, type NftParts, type NftSet } from "./print-nft.js";
-import { BRIDGE_PATTERNS, EXT_IF, hostPort, impliedFamily, type ChainId, type Match, type Ports, type Rule } from "./rule-model.js";
+import { BRIDGE_PATTERNS, EXT_IF, hostPort, impliedFamily, type ChainId, type Match, type Ports, type ProxyProtocol, type Rule } from "./rule-model.js";
 
 export { EXT_IF };
 export type { FamilyRules, NftParts };
@@ -60,9 +61,16 @@ const LOOPBACK: Record<Family, Cidr> = {
 const hostCidr = (family: Family, address: string): Cidr => ({ family, address, prefix: family === 4 ? 32 : 128, text: `${address}/${family === 4 ? 32 : 128}` });
 const one = (port: number): Ports => ({ low: port, high: port });
 
-/** The protocols whose docker-proxy ports `default: deny` closes on the INPUT path. */
-export function proxyProtocols(model: Model): ("tcp" | "udp")[] {
-  return model.firewall.published.default === "deny" ? ["tcp", "udp"] : [];
+/**
+ * The protocols whose docker-proxy ports `default: deny` closes on the INPUT
+ * path, each with its set. SCTP on the nftables backend only: an ipset
+ * bitmap:port matches TCP and UDP packets alone (the kernel's own check), so
+ * on the iptables backend dockinit-proxy refuses to start an SCTP proxy
+ * rather than leave its port open.
+ */
+export function proxyProtocols(model: Model): ProxyProtocol[] {
+  if (model.firewall.published.default !== "deny") return [];
+  return model.firewall.backend === "nftables" ? ["tcp", "udp", "sctp"] : ["tcp", "udp"];
 }
 
 /** Whether the config asks for any filter policy at all. */
@@ -81,8 +89,39 @@ export function hasPolicies(model: Model): boolean {
 /** Literal networks of a family that go into its egress set at render time. */
 export function egressEntries(model: Model, family: Family): string[] {
   if (model.firewall.containers.egressAllow.length === 0) return [];
-  const dns = model.docker.dns.flatMap((d) => (d.kind === "literal" && d.family === family ? [hostCidr(family, d.address).text] : []));
-  return [...new Set([...model.firewall.containers.egressAllow.filter((c) => c.family === family).map((c) => c.text), ...dns])];
+  return [...new Set(model.firewall.containers.egressAllow.filter((c) => c.family === family).map((c) => c.text))];
+}
+
+/**
+ * The literal DNS servers of a family (daemon.json's `dns`) that go into its
+ * DNS set at render time: with egress_allow, containers reach them on port 53
+ * (UDP and TCP) only. One the allow-list already holds needs no exception.
+ * The host adds the ones it finds at boot (`vpc`).
+ */
+export function dnsEntries(model: Model, family: Family): string[] {
+  const allow = model.firewall.containers.egressAllow.filter((c) => c.family === family);
+  if (model.firewall.containers.egressAllow.length === 0) return [];
+  const allowed = (address: string) => allow.some((c) => ipaddr.parse(address).match(ipaddr.parse(c.address), c.prefix));
+  return [...new Set(model.docker.dns.flatMap((d) => (d.kind === "literal" && d.family === family && !allowed(d.address) ? [d.address] : [])))];
+}
+
+/**
+ * The families with a DNS set: a literal DNS server of the family, or IPv4
+ * with `vpc` (the resolver the host finds at boot, base + 2).
+ */
+export function dnsFamilies(model: Model): Family[] {
+  if (model.firewall.containers.egressAllow.length === 0) return [];
+  return ([4, 6] as const).filter((family) => dnsEntries(model, family).length > 0 || (family === 4 && model.docker.dns.some((d) => d.kind === "vpc")));
+}
+
+/**
+ * Whether traffic routed straight to a container address from outside (no
+ * DNAT) is dropped: whenever a published-port policy exists, under either
+ * default, since such a route carries the container's port, not the published
+ * one the policy names (Docker 28 and later drop it themselves).
+ */
+export function closesDirectRoutes(model: Model): boolean {
+  return model.firewall.published.default === "deny" || model.firewall.published.rules.length > 0;
 }
 
 
@@ -132,13 +171,17 @@ function forwardNatRules(model: Model): Rule[] {
   return out;
 }
 
-/** The port forwards' own accepts: the DNAT state plus the reply tuple identify exactly these connections. */
-function forwardAcceptRules(model: Model): Rule[] {
+/**
+ * The port forwards' own accepts: the DNAT state plus the reply tuple identify
+ * exactly these connections. `replies`: the same accept for the reply
+ * direction alone.
+ */
+function forwardAcceptRules(model: Model, replies = false): Rule[] {
   return model.portForwards.map((f) => ({
     chain: "forward",
-    match: [{ proto: f.protocol }, { ct: { state: "dnat", replySrc: { family: f.family, address: f.address }, origDstPort: f.listen, replySrcPort: f.port } }],
+    match: [{ proto: f.protocol }, { ct: { state: "dnat", replySrc: { family: f.family, address: f.address }, origDstPort: f.listen, replySrcPort: f.port, ...(replies ? { direction: "reply" as const } : {}) } }],
     verdict: { accept: true },
-    means: `let port-forward ${f.listen}/${f.protocol} → ${f.address} through, both directions`,
+    means: replies ? `replies of port-forward ${f.listen}/${f.protocol} → ${f.address}: accept (Docker's FORWARD would drop them)` : `let port-forward ${f.listen}/${f.protocol} → ${f.address} through, both directions`,
   }));
 }
 
@@ -170,9 +213,6 @@ function forwardRules(model: Model): Rule[] {
   const c = fw.containers;
   const out: Rule[] = [];
   const add = (match: Match[], verdict: Rule["verdict"], means: string, chain: ChainId = "forward") => out.push({ chain, match, verdict, means });
-  // Port forwards first, both directions: Docker's FORWARD policy is DROP and
-  // its own ACCEPTs only cover its bridges.
-  out.push(...forwardAcceptRules(model));
   // A packet conntrack calls invalid has no direction: the ORIGINAL match
   // would never see it, so it would pass the drops below (kube-proxy drops them too).
   add([{ ct: { state: "invalid" } }], { drop: true }, "packets conntrack cannot place in a connection: drop (no direction to judge them by)");
@@ -188,10 +228,19 @@ function forwardRules(model: Model): Rule[] {
     // a VPN) must go to the allow-list; the sets are filled on the host.
     add([], { jump: "egress" }, "connections opened from this side: check the egress allow-list");
     for (const b of BRIDGE_PATTERNS) add([{ oif: b }], { pass: true }, "to a container: not egress", "egress");
+    // The DNS servers in use, as DNS servers: port 53, UDP and TCP, nothing else.
+    for (const family of dnsFamilies(model)) {
+      for (const proto of ["udp", "tcp"] as const) add([{ dport: one(53), proto }, { set: { kind: "dns", family } }], { pass: true }, `to a DNS server in use, ${proto} port 53: pass`, "egress");
+    }
     for (const family of [4, 6] as const) {
       add([{ set: { kind: "egress", family }, not: true }], { drop: true }, "leaving by an interface that is not a Docker bridge: only to the egress allow-list", "egress");
     }
   }
+  // Port forwards, after block and egress_allow: a forward opens no path
+  // those close (a container connecting to the host's listen port is DNAT'd
+  // to the target like anyone else). Docker's FORWARD policy is DROP and its
+  // own ACCEPTs only cover its bridges, so these accept for good.
+  out.push(...forwardAcceptRules(model));
   // Published ports: matched on the original destination port, since Docker
   // has already rewritten the destination to the container's by forward.
   // Sources are judged by address whatever interface they come by: outside,
@@ -215,15 +264,28 @@ function forwardRules(model: Model): Rule[] {
     // too big) are RELATED to it: path MTU discovery must keep working.
     for (const proto of ["icmp", "ipv6-icmp"] as const) add([{ proto }, { ct: { state: "related" } }], { pass: true }, "ICMP errors about an allowed connection (path MTU discovery): pass");
     add([{ ct: { state: "dnat" } }], { drop: true }, "every other published port: drop (the host itself never crosses forward)");
+  } else if (closesDirectRoutes(model)) {
+    // Default allow: every other DNAT'd connection passes, so that only what
+    // Docker did not DNAT reaches the direct-route check below.
+    add([{ ct: { state: "dnat" } }], { pass: true }, "every other published port: allow (default allow)");
+  }
+  if (closesDirectRoutes(model)) {
     // Routed straight to a container address from outside (no DNAT, since
-    // every DNAT was judged above): Docker 27 and older accept it.
+    // every DNAT was judged above): Docker 27 and older accept it, and it
+    // carries the container's port, not the published one a policy names.
     for (const b of BRIDGE_PATTERNS) {
       add([{ oif: b }], { jump: "direct" }, `new traffic to a container without Docker's DNAT (${b}): check where it comes from`);
     }
     for (const b of BRIDGE_PATTERNS) add([{ iif: b }], { pass: true }, "from another container: Docker's own rules decide", "direct");
     add([], { drop: true }, "routed straight to a container address from outside: drop", "direct");
   }
-  if (out.length > judgedFrom) out.splice(judgedFrom, 0, { chain: "forward", match: [{ ct: { direction: "reply" } }], verdict: { pass: true }, means: "replies: pass (what was let in may answer)" });
+  if (out.length > judgedFrom) {
+    // iptables: a RETURN hands a port forward's reply to Docker's FORWARD,
+    // whose policy drops it; so its own accept comes first (nftables' accept
+    // here is not final anyway: iptables' FORWARD has its own, see forwardAccepts).
+    const forwardReplies = model.firewall.backend === "iptables" ? forwardAcceptRules(model, true) : [];
+    out.splice(judgedFrom, 0, ...forwardReplies, { chain: "forward", match: [{ ct: { direction: "reply" } }], verdict: { pass: true }, means: "replies: pass (what was let in may answer)" });
+  }
   return out;
 }
 
@@ -257,10 +319,12 @@ function inputRules(model: Model): Rule[] {
     add([{ set: { kind: "proxy", protocol }, proto: protocol }], { drop: true }, `${protocol} ports docker-proxy listens on: drop every other source`);
   }
   if (out.length === 0) return [];
-  // The host itself (loopback, or any of its own addresses) always passes.
+  // The host itself always passes: its traffic to any of its own addresses
+  // arrives on lo. Not by source address: a container with CAP_NET_RAW can
+  // send an IPv6 packet with the host's own address as its source (IPv4 drops
+  // such a martian; IPv6 has no such check).
   return [
-    { chain: "input", match: [{ iif: "lo" }], verdict: { pass: true }, means: "the host itself (loopback): pass" },
-    { chain: "input", match: [{ localAddress: "src" }], verdict: { pass: true }, means: "the host itself (its own addresses): pass" },
+    { chain: "input", match: [{ iif: "lo" }], verdict: { pass: true }, means: "the host itself (its traffic to any of its own addresses arrives on lo): pass" },
     // What a client sends is judged below: replies to the host's own
     // connections from the same local port are not a client's.
     { chain: "input", match: [{ ct: { direction: "reply" } }], verdict: { pass: true }, means: "replies to the host's own connections: pass" },
@@ -294,21 +358,24 @@ function summarise(model: Model): string[] {
   }
   if (fw.published.default === "deny") out.push("other published ports: closed to outside, through DNAT and docker-proxy (IPv6) alike");
   else if (fw.published.rules.some((r) => !r.allowAny)) out.push("published ports: judged alike through Docker's DNAT and docker-proxy (IPv6)");
+  // (Under default deny the line above says it: nothing but a listed published port gets in.)
+  if (fw.published.default !== "deny" && closesDirectRoutes(model)) out.push("routed straight to a container from outside: dropped");
   if (fw.containers.blockMetadata) out.push("containers: instance metadata (169.254.169.254, fd00:ec2::254) blocked");
   if (fw.containers.block.length > 0) out.push(`containers: may not reach ${listSome(fw.containers.block.map((b) => b.text))}`);
   if (fw.containers.egressAllow.length > 0) {
-    out.push(`containers: may reach only ${listSome(fw.containers.egressAllow.map((b) => b.text))} (and the DNS servers in use) outside the host`);
+    out.push(`containers: may reach only ${listSome(fw.containers.egressAllow.map((b) => b.text))} (and the DNS servers in use, on port 53) outside the host`);
   }
   for (const f of model.portForwards) out.push(`port forward: ${f.listen}/${f.protocol} on the host to ${hostPort(f.family, f.address, f.port)}`);
   if (hasPolicies(model)) out.push("policies: in force before dockerd starts, kept when Docker stops");
   return out;
 }
 
-/** The sets of `table inet dockinit`: egress allow-lists with their literal entries, docker-proxy's ports. */
+/** The sets of `table inet dockinit`: egress allow-lists and DNS servers with their literal entries, docker-proxy's ports. */
 export function nftSets(model: Model): NftSet[] {
   const egress = model.firewall.containers.egressAllow.length > 0;
   return [
     ...(egress ? ([4, 6] as const).map((family) => ({ ref: { kind: "egress" as const, family }, elements: egressEntries(model, family) })) : []),
+    ...dnsFamilies(model).map((family) => ({ ref: { kind: "dns" as const, family }, elements: dnsEntries(model, family) })),
     ...proxyProtocols(model).map((protocol) => ({ ref: { kind: "proxy" as const, protocol }, elements: [] })),
   ];
 }

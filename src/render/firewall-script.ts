@@ -1,7 +1,7 @@
 // /usr/local/sbin/dockinit-firewall: the on-host half of dockinit.
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
-import { egressEntries, planFirewall, proxyProtocols } from "./firewall-rules.js";
+import { dnsEntries, dnsFamilies, egressEntries, planFirewall, proxyProtocols } from "./firewall-rules.js";
 import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 import { needsVpcResolver } from "./units.js";
@@ -37,10 +37,11 @@ export function renderFirewallScript(model: Model, bundleId = ""): Artifact {
     // A dockinit-proxy about to exec docker-proxy is bash running this script.
     proxyScript: HOST_PATHS.proxyScript,
     egress: egressAllow ? families.map((f) => ({ family: f.family, entries: egressEntries(model, f.family) })) : [],
+    dns: egressAllow ? families.map((f) => ({ family: f.family, entries: dnsEntries(model, f.family) })) : [],
     // nftables: both families' sets live in table inet dockinit with their
     // literal entries, DNS servers included; the script adds the DNS servers
-    // from daemon.json only where one is found at boot (`vpc`).
-    egressFamilies: egressAllow ? (nft ? (needsVpcResolver(model) ? "4 6" : "") : families.map((f) => f.family).join(" ")) : "",
+    // from daemon.json to the DNS sets only where one is found at boot (`vpc`).
+    egressFamilies: egressAllow ? (nft ? (needsVpcResolver(model) ? dnsFamilies(model).join(" ") : "") : families.map((f) => f.family).join(" ")) : "",
     forwardAccepts: plan.forwardAccepts,
     // One word per accept: its family, then the rule after the chain name.
     forwardAcceptLines: plan.forwardAccepts.map((a) => `${a.family} ${a.spec}`),

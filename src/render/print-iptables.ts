@@ -45,7 +45,7 @@ export const IPTABLES_CHAINS: Record<ChainId, { name: string; table: "nat" | "fi
 const CHAIN_ORDER: ChainId[] = ["prerouting", "output", "postrouting", "input", "forward", "egress", "direct"];
 
 /** The ipset behind a set of ours (swapped atomically on apply, or filled by dockinit-proxy). */
-export const ipsetName = (set: SetRef): string => (set.kind === "egress" ? `dockinit-egress${set.family}` : `dockinit-proxy-${set.protocol}`);
+export const ipsetName = (set: SetRef): string => (set.kind === "proxy" ? `dockinit-proxy-${set.protocol}` : `dockinit-${set.kind}${set.family}`);
 
 /**
  * An address as iptables-save prints it. IPv6 goes through glibc's inet_ntop,

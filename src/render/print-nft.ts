@@ -18,14 +18,14 @@ export interface NftParts {
   filter: string;
 }
 
-/** A set of ours as declared in the table; the host adds elements (DNS servers, docker-proxy's ports). */
+/** A set of ours as declared in the table; the host adds elements (the DNS servers `vpc` finds, docker-proxy's ports). */
 export interface NftSet {
   ref: SetRef;
   /** Literal elements known at render time. */
   elements: string[];
 }
 
-export const nftSetName = (set: SetRef): string => (set.kind === "egress" ? `egress${set.family}` : `proxy_${set.protocol}`);
+export const nftSetName = (set: SetRef): string => (set.kind === "proxy" ? `proxy_${set.protocol}` : `${set.kind}${set.family}`);
 
 /** Base chains: their hook and priority. The others are reached by jumps. */
 const HOOKS: Partial<Record<ChainId, string>> = {
@@ -72,7 +72,7 @@ function matchText(m: Match): string[] {
   if ("ct" in m) return conntrack(m.ct);
   if ("set" in m) {
     const set = m.set;
-    return set.kind === "egress" ? [`${ip(set.family)} daddr ${m.not ? "!= " : ""}@${nftSetName(set)}`] : [`${set.protocol} dport ${m.not ? "!= " : ""}@${nftSetName(set)}`];
+    return set.kind === "proxy" ? [`${set.protocol} dport ${m.not ? "!= " : ""}@${nftSetName(set)}`] : [`${ip(set.family)} daddr ${m.not ? "!= " : ""}@${nftSetName(set)}`];
   }
   return [`meta l4proto ${m.proto}`];
 }

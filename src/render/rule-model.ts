@@ -29,8 +29,14 @@ export interface CtMatch {
   direction?: "original" | "reply";
 }
 
-/** The sets dockinit fills on the host: egress allow-lists, docker-proxy's ports. */
-export type SetRef = { kind: "egress"; family: Family } | { kind: "proxy"; protocol: "tcp" | "udp" };
+/** The protocols docker-proxy serves, whose ports a set of ours holds. */
+export type ProxyProtocol = "tcp" | "udp" | "sctp";
+
+/**
+ * The sets dockinit fills on the host: egress allow-lists, the DNS servers in
+ * use (reachable on port 53 only), docker-proxy's ports.
+ */
+export type SetRef = { kind: "egress"; family: Family } | { kind: "dns"; family: Family } | { kind: "proxy"; protocol: ProxyProtocol };
 
 /** One match, printed in the order given (iptables-save keeps module order). */
 export type Match =
@@ -43,7 +49,7 @@ export type Match =
   | { dport: Ports; proto: "tcp" | "udp" }
   | { localAddress: "src" | "dst" }
   | { ct: CtMatch }
-  | { set: SetRef; not?: true; proto?: "tcp" | "udp" };
+  | { set: SetRef; not?: true; proto?: ProxyProtocol };
 
 export type Verdict =
   /** Let it through, for good (a port forward Docker's FORWARD policy would drop). */
@@ -97,7 +103,7 @@ export function impliedFamily(rule: Rule): Family | undefined {
     if ("src" in m) return m.src.family;
     if ("dst" in m) return m.dst.family;
     if ("ct" in m && m.ct.replySrc) return m.ct.replySrc.family;
-    if ("set" in m && m.set.kind === "egress") return m.set.family;
+    if ("set" in m && m.set.kind !== "proxy") return m.set.family;
     if ("proto" in m && !("dport" in m) && !("sport" in m)) {
       if (m.proto === "icmp") return 4;
       if (m.proto === "ipv6-icmp") return 6;

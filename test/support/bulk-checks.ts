@@ -293,6 +293,8 @@ export class RuleBatch {
         const set = fam === 4 ? "inet" : "inet6";
         const r = sh("ipset", ["create", `dockinit-egress${fam}`, "hash:net", "family", set]);
         if (r.status !== 0) throw new Error(`ipset create: ${r.stderr}`);
+        const d = sh("ipset", ["create", `dockinit-dns${fam}`, "hash:ip", "family", set]);
+        if (d.status !== 0) throw new Error(`ipset create: ${d.stderr}`);
       }
       for (const proto of ["tcp", "udp"]) {
         const r = sh("ipset", ["create", `dockinit-proxy-${proto}`, "bitmap:port", "range", "1-65535"]);

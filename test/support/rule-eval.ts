@@ -10,7 +10,7 @@ import ipaddr from "ipaddr.js";
 
 export interface Packet {
   family: 4 | 6;
-  proto: "tcp" | "udp" | "icmp" | "ipv6-icmp";
+  proto: "tcp" | "udp" | "sctp" | "icmp" | "ipv6-icmp";
   src: string;
   dst: string;
   sport?: number;
@@ -368,7 +368,7 @@ function nftRule(rule: string, p: Packet, sets: Sets): { matches: boolean; verdi
     } else if (k === "iifname" || k === "oifname") {
       const not = neg();
       m = ifaceMatch(w[i++]!, k === "iifname" ? p.iif : p.oif) !== not;
-    } else if ((k === "tcp" || k === "udp") && (w[i] === "sport" || w[i] === "dport")) {
+    } else if ((k === "tcp" || k === "udp" || k === "sctp") && (w[i] === "sport" || w[i] === "dport")) {
       const which = w[i++];
       const not = neg();
       const spec = w[i++]!;

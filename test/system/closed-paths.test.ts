@@ -42,6 +42,8 @@ const PROXY = "/usr/local/sbin/dockinit-proxy";
 
 /** docker0, dual-stack, where the probing containers run: 172.17.0.0/24 (room for the networks beside it) and 2001:db8:1234::/64. */
 const BIP = "172.17.0.1/24";
+/** The host's IPv6 address on docker0 (BIP's IPv6 network is Docker's default fixed-cidr-v6 here). */
+const BIP_V6_GATEWAY = "2001:db8:1234::1";
 /** The published containers' networks: one IPv4-only, one dual-stack. */
 const V4ONLY = { name: "v4only", subnet: "172.17.1.0/24", gateway: "172.17.1.1" };
 const DUAL = { name: "dual", subnet: "172.17.2.0/24", subnetV6: "2001:db8:1235::/64", gatewayV6: "2001:db8:1235::1" };
@@ -207,6 +209,38 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       }
     });
 
+    it("an IPv6 datagram a container spoofs with the host's own address is judged like any other: to docker-proxy's unlisted UDP port, dropped (with dockinit's rules removed, the published server gets it)", async () => {
+      // The container takes the host's IPv6 address as its own (NET_ADMIN
+      // stands in for CAP_NET_RAW's raw socket: the packet is the same) and
+      // sends to the host's address on docker0, where docker-proxy listens
+      // on [::]: IPv6 has no martian check for a local source, so the
+      // packet reaches INPUT from docker0 with the host's address as source.
+      // The published server logs every datagram it gets: the proof it got through.
+      const port = 5355;
+      const server = await dockerd.startContainer(["--network", V4ONLY.name, "-p", `${port}:${port}/udp`, "di-tools", "socat", "-u", `UDP4-RECVFROM:${port},fork,reuseaddr`, "STDOUT"]);
+      const received = async () => (await dockerd.dockerOk(["logs", server])).split("\n").filter((l) => l.startsWith("spoofed")).length;
+      let n = 0;
+      const spoofed = probe(`a container, as ${hostV6} → [${BIP_V6_GATEWAY}]:${port}/udp (docker-proxy)`, async () => {
+        const before = await received();
+        const tag = `spoofed-${++n}`;
+        const t0 = Date.now();
+        await dockerd.dockerOk(["run", "--rm", "--cap-add", "NET_ADMIN", "di-tools", "sh", "-c",
+          // busybox's ip has no nodad: wait (bounded) until duplicate address detection is done with it.
+          `ip -6 addr add ${hostV6}/128 dev eth0 && for i in $(seq 1 25); do ip -6 addr show dev eth0 | grep -q tentative || break; sleep 0.2; done && for i in 1 2 3; do echo ${tag} | socat -u - UDP6-SENDTO:[${BIP_V6_GATEWAY}]:${port},bind=[${hostV6}]; sleep 0.3; done`]);
+        for (let i = 0; i < 10; i++) {
+          if ((await received()) > before) return { ok: true, reply: tag, durationMs: Date.now() - t0 };
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return { ok: false, reason: "timeout" as const, detail: "the published server logged no datagram", durationMs: Date.now() - t0 };
+      });
+      try {
+        await v.expectDropped(spoofed, { control: withoutDockinit(fw) });
+      } finally {
+        // The tests below count the containers running.
+        await dockerd.dockerOk(["rm", "-f", server]);
+      }
+    });
+
     // docs/firewall.md's verdict table, one row per test, each cell asserted by its kind.
     for (const source of SOURCES) {
       const row = VERDICTS[source.id];
@@ -302,6 +336,82 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
       const r = await fw.run("apply");
       expect(r.code, r.stderr).toBe(0);
       await v.expectVerdicts({ through: [fromOutside(clientV6, hostV6, P.listed.v4only), fromOutside(serverV6, hostV6, P.any.v4only)], dropped: closed }, { control: removed });
+    });
+  });
+}
+
+// `published.default: allow` with a per-port allow-list: a route straight to
+// the container's address carries the container's port, not the published
+// one the list names, so it is dropped as under deny (Docker 28+ drops it
+// itself, hence `nat-unprotected` networks: dockinit's verdict on every
+// engine). Published traffic keeps the list's verdicts and the default's.
+for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite)) {
+  describe.skipIf(skip)(`${engineLabel(suite)}: ${backend} backend: default allow with a per-port list closes routes straight to a container`, () => {
+    let engine: Engine;
+    let topo: Topology;
+    let dockerd: Dockerd;
+    let bundle: RenderedBundle;
+    let fw: FirewallRunner;
+    let direct = "";
+    let directV6 = "";
+    const upstreamServers: EchoServer[] = [];
+    const v = verdicts({ beforeRound: () => flushConntrack(topo.host), concurrency: 16 });
+    const { hostV4, clientV4, clientV4b, clientV6 } = ADDR;
+    const fromOutside = (sourceAddr: string, addr: string, port: number, peer?: string) =>
+      probe(`${sourceAddr} (outside) → ${addr}:${port}/tcp`, () => connectFrom(topo.upstream, { addr, port, sourceAddr, timeoutMs: DROP_MS }), peer);
+    const fromHost = (addr: string, port: number, peer?: string) => probe(`the host → ${addr}:${port}/tcp`, () => connectFrom(topo.host, { addr, port, timeoutMs: DROP_MS }), peer);
+
+    beforeAll(async () => {
+      engine = await startEngine(suite);
+      topo = await createTopology({ ipv6: true });
+      bundle = renderYaml(`version: 1
+name: direct-allow
+${engine.firewall === "nftables" ? "docker: { daemon: { settings: { firewall-backend: nftables } } }\n" : ""}ephemeral_ports: { enabled: false }
+firewall:
+  backend: ${backend}
+  published:
+    default: allow
+    rules:
+      - { port: 8080, allow: [203.0.113.0/24, ${clientV6}/128] }
+      - { port: 8081, allow: [203.0.113.0/24, ${clientV6}/128] }
+  containers: { block_metadata: false }
+`);
+      fw = firewallRunner(topo.host, bundle.file(SCRIPT), { engine });
+      dockerd = await startDockerd(topo.host, { engine, ipv6: true, bip: BIP });
+      await dockerd.createNetwork(V4ONLY.name, { subnet: V4ONLY.subnet, args: UNPROTECTED });
+      await dockerd.createNetwork(DUAL.name, { subnet: DUAL.subnet, ipv6Subnet: DUAL.subnetV6, args: UNPROTECTED });
+      const serve = (port: number, listen: string) => ["di-tools", "sh", "-c", `trap "exit 0" TERM; for p in ${port} 5000; do socat ${listen.replace("PORT", "$p")} "SYSTEM:$1" & done; wait`, "sh", ECHO_SCRIPT];
+      const v4 = await dockerd.startContainer(["--network", V4ONLY.name, "-p", "8080:8080", "-p", "5000:5000", ...serve(8080, "TCP4-LISTEN:PORT,fork,reuseaddr")]);
+      const v6 = await dockerd.startContainer(["--network", DUAL.name, "-p", "8081:8081", "-p", "5001:5000", ...serve(8081, "TCP6-LISTEN:PORT,fork,reuseaddr,ipv6only=0")]);
+      direct = await dockerd.dockerOk(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", v4]);
+      directV6 = await dockerd.dockerOk(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", v6]);
+      expect(direct).toMatch(/^172\.17\.1\.\d+$/);
+      expect(directV6).toMatch(/^2001:db8:1235:/);
+      await topo.routeFromUpstream("172.17.0.0/16");
+      await topo.routeFromUpstream(DUAL.subnetV6);
+    });
+
+    afterAll(async () => {
+      await tearDown(upstreamServers, dockerd, fw, bundle, topo, engine);
+    });
+
+    it("before apply a listed client reaches the container straight (v4 and v6); after apply that is dropped, while published traffic keeps its verdicts: listed passes, unlisted is dropped, unruled ports stay open, the host reaches the container", async () => {
+      const straight = [fromOutside(clientV4b, direct, 8080), fromOutside(clientV4b, direct, 5000), fromOutside(clientV6, directV6, 8081)];
+      const unlisted = [fromOutside(clientV4, hostV4, 8080)];
+      // The control, before the rules: straight routes and the unlisted client get through.
+      const before = await v.observe([...straight, ...unlisted]);
+      const r = await fw.run("apply");
+      expect(r.code, r.stderr).toBe(0);
+      const status = await fw.run("status");
+      expect(status.code, status.stdout).toBe(0);
+      expect(status.stdout).toContain("routed straight to a container from outside: dropped");
+      await v.expectVerdicts(
+        {
+          through: [fromOutside(clientV4b, hostV4, 8080, clientV4b), fromOutside(clientV4, hostV4, 5000, clientV4), fromOutside(clientV6, ADDR.hostV6, 8081, clientV6), fromHost(direct, 8080, V4ONLY.gateway)],
+          dropped: [...straight, ...unlisted],
+        },
+        { control: before },
+      );
     });
   });
 }

@@ -189,11 +189,33 @@ for (const suite of noteMatrix()) for (const backend of dockinitBackends(suite))
         },
         { control: withoutRules },
       );
-      const set =
-        backend === "iptables"
-          ? await engine.runOk(topo.host, "ipset", ["list", "dockinit-egress4"])
-          : await engine.runOk(topo.host, "nft", ["list", "set", "inet", "dockinit", "egress4"]);
-      expect(set).toContain(`${DNS_V4}`);
+      // The DNS server from daemon.json is in the DNS set (port 53 only), not the egress allow-list.
+      const set = async (name: string) =>
+        backend === "iptables" ? await engine.runOk(topo.host, "ipset", ["list", `dockinit-${name}`]) : await engine.runOk(topo.host, "nft", ["list", "set", "inet", "dockinit", name]);
+      expect(await set("dns4")).toContain(`${DNS_V4}`);
+      expect(await set("egress4")).not.toContain(`${DNS_V4}`);
+    });
+
+    it("the DNS server is reachable as a DNS server only: port 53, UDP and TCP, passes; its port 8080 is dropped (without dockinit's rules, reached)", async () => {
+      expect((await fw.run("apply")).code).toBe(0);
+      await v.expectVerdicts(
+        { through: [fromContainer(DNS_V4, 53, "udp"), fromContainer(DNS_V4, 53, "tcp")], dropped: [fromContainer(DNS_V4, 8080)] },
+        { control: withoutRules },
+      );
+    });
+
+    it("a port forward opens no path egress_allow or block closes: a container through host port 9003 (outside the allow-list) and 9004 (blocked) is dropped, through 9000 it passes; with dockinit's forward filter alone taken away (its DNAT kept), both get through", async () => {
+      // The control: the same probes with the forward filter gone and the forwards' DNAT still loaded.
+      expect((await fw.run("apply")).code).toBe(0);
+      const withoutForwardFilter: Without = async () => {
+        if (backend === "iptables") await engine.runOk(topo.host, "iptables", ["-D", "DOCKER-USER", "-j", "DOCKINIT-USER"]);
+        else await engine.runOk(topo.host, "nft", ["flush", "chain", "inet", "dockinit", "forward"]);
+        return async () => expect((await fw.run("apply")).code).toBe(0);
+      };
+      await v.expectVerdicts(
+        { through: [fromContainer(ADDR.hostV4, 9000)], dropped: [fromContainer(ADDR.hostV4, 9003), fromContainer(ADDR.hostV4, 9004)] },
+        { control: withoutForwardFilter },
+      );
     });
 
     it("port forward: with iptables' FORWARD policy DROP (Docker's), a client outside and the host itself reach the target through host port 9000 (v4 and v6)", async () => {

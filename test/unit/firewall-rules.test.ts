@@ -16,12 +16,20 @@ function rules(yaml: string, family: 4 | 6, table: "nat" | "filter"): string[] {
 const U = "-A DOCKINIT-USER";
 const I = "-A DOCKINIT-INPUT";
 const O = "-m conntrack --ctstate DNAT";
-/** The host itself passes the docker-proxy path first, and so do replies: what a client sends is judged. */
-const HOST = [`${I} -i lo -j RETURN`, `${I} -m addrtype --src-type LOCAL -j RETURN`, `${I} -m conntrack --ctdir REPLY -j RETURN`];
+/**
+ * The host itself passes the docker-proxy path first (its traffic to its own
+ * addresses arrives on lo; never by source address, which a container can
+ * spoof over IPv6), and so do replies: what a client sends is judged.
+ */
+const HOST = [`${I} -i lo -j RETURN`, `${I} -m conntrack --ctdir REPLY -j RETURN`];
 const NO_META = "containers: { block_metadata: false }";
 const INVALID = `${U} -m conntrack --ctstate INVALID -j DROP`;
 /** Replies pass the forward filter before any rule that judges what the opening side sends. */
 const REPLY = `${U} -m conntrack --ctdir REPLY -j RETURN`;
+/** Every DNAT judged above it: what reaches a bridge now was routed to a container's address, and only another container may. */
+const DIRECT = [`${U} -o docker+ -j DOCKINIT-DIRECT`, `${U} -o br-+ -j DOCKINIT-DIRECT`, "-A DOCKINIT-DIRECT -i docker+ -j RETURN", "-A DOCKINIT-DIRECT -i br-+ -j RETURN", "-A DOCKINIT-DIRECT -j DROP"];
+/** Default allow: the published ports no rule names pass, before the direct-route check. */
+const OTHER_DNAT = `${U} ${O} -j RETURN`;
 
 const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter"; expected: string[] }[] = [
   {
@@ -45,7 +53,7 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 5432, allow: [198.51.100.0/24] }] } }`,
     family: 6,
     table: "filter",
-    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 -j DROP`, INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 5432 -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 5432 -j DROP`, INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 5432 -j DROP`, OTHER_DNAT, ...DIRECT],
   },
   {
     name: "published port allow-list (v4): every packet the client sends is judged, whatever the interface",
@@ -60,14 +68,24 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
       REPLY,
       `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 5432 -j RETURN`,
       `${U} -p tcp ${O} --ctorigdstport 5432 -j DROP`,
+      // Default allow with a per-port list: a route straight to the container carries its own port, not 5432: dropped too.
+      OTHER_DNAT,
+      ...DIRECT,
     ],
+  },
+  {
+    name: "default allow, every rule `any`: a published-port policy still closes routes straight to containers",
+    yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 443, allow: [any] }] } }`,
+    family: 4,
+    table: "filter",
+    expected: [INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 443 -j RETURN`, OTHER_DNAT, ...DIRECT],
   },
   {
     name: "loopback only: the host passes the docker-proxy path, nothing forwarded does",
     yaml: `firewall: { ${NO_META}, published: { rules: [{ port: 2368, allow: [loopback] }] } }`,
     family: 4,
     table: "filter",
-    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 -j DROP`, INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 2368 -j DROP`],
+    expected: [...HOST, `${I} -p tcp -m tcp --dport 2368 -j DROP`, INVALID, REPLY, `${U} -p tcp ${O} --ctorigdstport 2368 -j DROP`, OTHER_DNAT, ...DIRECT],
   },
   {
     // In FORWARD a restricted port needs no drop of its own: the catch-all after its accepts drops the rest.
@@ -89,12 +107,7 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
       `${U} -s 198.51.100.0/24 -p tcp ${O} --ctorigdstport 8080 -j RETURN`,
       `${U} -p icmp -m conntrack --ctstate RELATED -j RETURN`,
       `${U} ${O} -j DROP`,
-      // Every DNAT was judged above: what reaches a bridge now was routed to a container's address.
-      `${U} -o docker+ -j DOCKINIT-DIRECT`,
-      `${U} -o br-+ -j DOCKINIT-DIRECT`,
-      "-A DOCKINIT-DIRECT -i docker+ -j RETURN",
-      "-A DOCKINIT-DIRECT -i br-+ -j RETURN",
-      "-A DOCKINIT-DIRECT -j DROP",
+      ...DIRECT,
     ],
   },
   {
@@ -109,6 +122,28 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
       `${U} -j DOCKINIT-EGRESS`,
       "-A DOCKINIT-EGRESS -o docker+ -j RETURN",
       "-A DOCKINIT-EGRESS -o br-+ -j RETURN",
+      // The DNS servers in use (the set the script fills), as DNS servers only.
+      "-A DOCKINIT-EGRESS -p udp -m udp --dport 53 -m set --match-set dockinit-dns4 dst -j RETURN",
+      "-A DOCKINIT-EGRESS -p tcp -m tcp --dport 53 -m set --match-set dockinit-dns4 dst -j RETURN",
+      "-A DOCKINIT-EGRESS -m set ! --match-set dockinit-egress4 dst -j DROP",
+    ],
+  },
+  {
+    name: "port forward: its accept after block and egress_allow (a forward opens no path they close); its replies accepted before the reply pass, which would hand them to Docker's FORWARD",
+    yaml: "firewall: { containers: { block_metadata: false, block: [10.0.0.0/8], egress_allow: [198.51.100.0/24] } }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]",
+    family: 4,
+    table: "filter",
+    expected: [
+      INVALID,
+      `${U} -p tcp ${O} --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 --ctdir REPLY -j ACCEPT`,
+      REPLY,
+      `${U} -d 10.0.0.0/8 -j DROP`,
+      `${U} -j DOCKINIT-EGRESS`,
+      `${U} -p tcp ${O} --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT`,
+      "-A DOCKINIT-EGRESS -o docker+ -j RETURN",
+      "-A DOCKINIT-EGRESS -o br-+ -j RETURN",
+      "-A DOCKINIT-EGRESS -p udp -m udp --dport 53 -m set --match-set dockinit-dns4 dst -j RETURN",
+      "-A DOCKINIT-EGRESS -p tcp -m tcp --dport 53 -m set --match-set dockinit-dns4 dst -j RETURN",
       "-A DOCKINIT-EGRESS -m set ! --match-set dockinit-egress4 dst -j DROP",
     ],
   },
@@ -172,7 +207,6 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     expect(c.input).toEqual([
       "type filter hook input priority filter - 10; policy accept;",
       'iifname "lo" accept',
-      "fib saddr type local accept",
       "ct direction reply accept",
       "ip saddr 203.0.113.0/24 tcp dport 8080 accept",
       "ip6 saddr 2001:db8:20::50/128 tcp dport 8080 accept",
@@ -180,26 +214,56 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
       "tcp dport 2368 drop",
       "tcp dport @proxy_tcp drop",
       "udp dport @proxy_udp drop",
+      // nftables matches SCTP ports in a set (an ipset bitmap:port does not).
+      "sctp dport @proxy_sctp drop",
     ]);
     expect(c.proxy_tcp).toEqual(["type inet_service"]);
+    expect(c.proxy_sctp).toEqual(["type inet_service"]);
   });
 
-  it("egress allow-list: one interval set per family, literal DNS servers included, any non-bridge interface", () => {
+  it("egress allow-list: one interval set per family, any non-bridge interface; the literal DNS servers in a set of their own, reached on port 53 only", () => {
     const c = nftChains("  containers: { block_metadata: false, egress_allow: [198.51.100.0/24] }");
-    expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24, 169.254.169.253/32 }"]);
+    expect(c.egress4).toEqual(["type ipv4_addr", "flags interval", "auto-merge", "elements = { 198.51.100.0/24 }"]);
     expect(c.egress6).toEqual(["type ipv6_addr", "flags interval", "auto-merge"]);
+    expect(c.dns4).toEqual(["type ipv4_addr", "elements = { 169.254.169.253 }"]);
+    // No IPv6 DNS server, none found at boot: no set, no rule.
+    expect(c.dns6).toBeUndefined();
     expect(c.forward?.slice(2)).toEqual(["ct direction reply accept", "jump egress"]);
-    expect(c.egress).toEqual(['oifname "docker*" return', 'oifname "br-*" return', "ip daddr != @egress4 drop", "ip6 daddr != @egress6 drop"]);
+    expect(c.egress).toEqual([
+      'oifname "docker*" return',
+      'oifname "br-*" return',
+      "udp dport 53 ip daddr @dns4 return",
+      "tcp dport 53 ip daddr @dns4 return",
+      "ip daddr != @egress4 drop",
+      "ip6 daddr != @egress6 drop",
+    ]);
   });
 
-  it("port forwards: DNAT before Docker's (dstnat - 10), masquerade first in postrouting, let through before any drop", () => {
-    const c = nftChains("  containers: { block_metadata: true }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]");
+  it("a DNS server the allow-list already holds needs no port-53 exception; `vpc` gets an IPv4 DNS set the host fills at apply", () => {
+    const held = nftChains("  containers: { block_metadata: false, egress_allow: [169.254.169.253/32, 198.51.100.0/24] }");
+    expect(held.dns4).toBeUndefined();
+    expect(held.egress).toEqual(['oifname "docker*" return', 'oifname "br-*" return', "ip daddr != @egress4 drop", "ip6 daddr != @egress6 drop"]);
+    const { model } = loadConfigString("version: 1\ndocker: { daemon: { dns: [vpc] } }\nfirewall: { backend: nftables, containers: { egress_allow: [198.51.100.0/24] } }\n");
+    const nft = planFirewall(model!).nft;
+    expect(nft).toContain("\tset dns4 { type ipv4_addr; }\n");
+    expect(nft).toContain("\t\tudp dport 53 ip daddr @dns4 return\n");
+    expect(nft).not.toContain("dns6");
+  });
+
+  it("port forwards: DNAT before Docker's (dstnat - 10), masquerade first in postrouting, let through after metadata, block and egress_allow", () => {
+    const c = nftChains("  containers: { block_metadata: true, block: [10.0.0.0/8], egress_allow: [198.51.100.0/24] }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]");
     expect(c.prerouting).toEqual(["type nat hook prerouting priority dstnat - 10; policy accept;", "fib daddr type local tcp dport 9000 dnat ip to 198.51.100.10:80"]);
     expect(c.output).toEqual(["type nat hook output priority -110; policy accept;", "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 9000 dnat ip to 198.51.100.10:80"]);
     expect(c.postrouting?.[1]).toBe('ip daddr 198.51.100.10/32 oifname "@EXT_IF@" ct status dnat tcp dport 80 masquerade');
-    expect(c.forward?.slice(1, 3)).toEqual([
-      "meta l4proto tcp ct status dnat ct reply ip saddr 198.51.100.10 ct original proto-dst 9000 ct reply proto-src 80 accept",
+    // No reply accept of its own: an nftables accept is not final, iptables' FORWARD has the forward's accept (forwardAccepts).
+    expect(c.forward?.slice(1)).toEqual([
       "ct state invalid drop",
+      "ip daddr 169.254.169.254/32 drop",
+      "ip6 daddr fd00:ec2::254/128 drop",
+      "ct direction reply accept",
+      "ip daddr 10.0.0.0/8 drop",
+      "jump egress",
+      "meta l4proto tcp ct status dnat ct reply ip saddr 198.51.100.10 ct original proto-dst 9000 ct reply proto-src 80 accept",
     ]);
   });
 
@@ -210,7 +274,7 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     expect(plan.nftPolicies).not.toMatch(/hook (prerouting|postrouting|output)/);
     expect(plan.nftPolicies).toContain("hook forward");
     expect(plan.nftPolicies).toContain("hook input");
-    for (const set of ["egress4", "egress6", "proxy_tcp", "proxy_udp"]) expect(plan.nftPolicies).toContain(`set ${set} {`);
+    for (const set of ["egress4", "egress6", "proxy_tcp", "proxy_udp", "proxy_sctp"]) expect(plan.nftPolicies).toContain(`set ${set} {`);
     expect(plan.nft).toContain("hook postrouting");
   });
 });

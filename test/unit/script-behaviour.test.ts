@@ -147,6 +147,10 @@ const SETS: Sets = {
   egress6: ["2001:db8:20::/48"],
   proxy_tcp: [8080],
   proxy_udp: [],
+  "dockinit-dns4": ["169.254.169.253"],
+  "dockinit-dns6": ["2001:db8::53"],
+  dns4: ["169.254.169.253"],
+  dns6: ["2001:db8::53"],
 };
 
 const hosts: StubHost[] = [];
@@ -304,6 +308,34 @@ describe.concurrent("each backend's rules come first", () => {
   });
 });
 
+describe.concurrent.each(BACKENDS)("%s backend: the DNS servers in use, outside egress_allow", (backend) => {
+  it("a container reaches them on port 53, UDP and TCP, and on no other port (IPv4 and IPv6); apply fills their set", async () => {
+    const calls = await applied(backend);
+    const toDns = (family: 4 | 6, proto: "tcp" | "udp", dport: number): Packet => ({ ...outbound(family, proto, 50000), dst: family === 4 ? "169.254.169.253" : "2001:db8::53", dport });
+    const verdict = (p: Packet): Verdict => {
+      if (backend === "iptables") return iptablesVerdict(tablesAfter(calls, DOCKER_SAVE)[p.family], "filter", "FORWARD", p, SETS);
+      const { chains } = nftLoaded(calls);
+      return nftVerdict(chains, [...chains.values()].find((c) => c.hook === "forward")!.name, p, SETS);
+    };
+    for (const family of [4, 6] as const) {
+      for (const proto of ["udp", "tcp"] as const) expect(verdict(toDns(family, proto, 53)).kind, `IPv${family} ${proto} 53`).not.toBe("drop");
+      expect(verdict(toDns(family, "tcp", 443)).kind, `IPv${family} tcp 443`).toBe("drop");
+      expect(verdict(toDns(family, "udp", 5353)).kind, `IPv${family} udp 5353`).toBe("drop");
+    }
+    // What fills the sets: ipset's swap (the literal ones and daemon.json's), or the table's own elements.
+    if (backend === "iptables") {
+      const input = calls.filter((c) => c.tool === "ipset" && c.args[0] === "restore").map((c) => c.stdin ?? "").join("");
+      expect(input).toContain("add dockinit-dns4-new 169.254.169.253\n");
+      expect(input).toContain("add dockinit-dns6-new 2001:db8::53\n");
+      expect(input).not.toMatch(/add dockinit-egress\d-new (169\.254\.169\.253|2001:db8::53)/);
+    } else {
+      const loaded = calls.find((c) => c.tool === "nft" && c.args.includes("-f"))!.stdin ?? "";
+      expect(loaded).toContain("set dns4 { type ipv4_addr; elements = { 169.254.169.253 }; }");
+      expect(loaded).toContain("set dns6 { type ipv6_addr; elements = { 2001:db8::53 }; }");
+    }
+  });
+});
+
 describe.concurrent("each family's rules go to its own tool", () => {
   it("iptables backend: IPv4 rules to iptables-restore, IPv6 rules to ip6tables-restore, and each family gets its own", async () => {
     const calls = await applied("iptables");
@@ -437,6 +469,23 @@ describe.concurrent.each(BACKENDS)("%s backend: dockinit-proxy and docker-proxy'
     expect(calls[add]!.args.join(" ")).toMatch(/proxy[-_]tcp/);
     expect(proxy, "docker-proxy started after the port was added").toBeGreaterThan(add);
     expect(calls[proxy]!.args).toEqual(ARGS);
+  });
+
+  it(backend === "nftables" ? "an SCTP port goes into its own set (proxy_sctp) before docker-proxy starts" : "refuses an SCTP proxy: no ipset bitmap:port matches SCTP packets, so no set of this backend could close the port", async () => {
+    const h = host(backend);
+    const sctp = ARGS.map((a) => (a === "tcp" ? "sctp" : a));
+    const r = await h.run(PROXY, sctp, { parent: fakeDockerd(h) });
+    if (backend === "nftables") {
+      expect(r.code, r.stderr).toBe(0);
+      const calls = h.calls();
+      const add = calls.findIndex(adds);
+      expect(calls[add]!.args.join(" ")).toBe("add element inet dockinit proxy_sctp { 8080 }");
+      expect(calls.findIndex((c) => c.tool === "docker-proxy")).toBeGreaterThan(add);
+    } else {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/cannot close sctp port 8080.*not starting the proxy/);
+      expect(h.calls().filter((c) => adds(c) || c.tool === "docker-proxy")).toEqual([]);
+    }
   });
 
   it("refuses to start docker-proxy when the port cannot be added to the set", async () => {

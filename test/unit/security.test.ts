@@ -195,11 +195,16 @@ describe("instance metadata: out of containers' reach, IPv4 and IPv6, and no por
     }
   });
 
-  it("the forwards dockinit does accept come before the metadata drop only for their own replies (DNAT state + reply tuple)", () => {
+  it("the forwards dockinit does accept come after the metadata drop; only their own replies (DNAT state + reply tuple, REPLY direction) are accepted before it", () => {
     const plan = planFirewall(loadConfigString("version: 1\nfirewall: { backend: iptables }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n").model!);
     const rules = plan.iptables.find((f) => f.family === 4)!.tables.find((t) => t.table === "filter")!.rules;
-    const accept = rules.findIndex((r) => r.includes("-j ACCEPT"));
-    expect(rules[accept]).toBe("-A DOCKINIT-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT");
-    expect(rules.indexOf("-A DOCKINIT-USER -d 169.254.169.254/32 -j DROP")).toBeGreaterThan(accept);
+    const accepts = rules.flatMap((r, i) => (r.includes("-j ACCEPT") ? [i] : []));
+    expect(accepts.map((i) => rules[i])).toEqual([
+      "-A DOCKINIT-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 --ctdir REPLY -j ACCEPT",
+      "-A DOCKINIT-USER -p tcp -m conntrack --ctstate DNAT --ctreplsrc 198.51.100.10 --ctorigdstport 9000 --ctreplsrcport 80 -j ACCEPT",
+    ]);
+    const metadata = rules.indexOf("-A DOCKINIT-USER -d 169.254.169.254/32 -j DROP");
+    expect(metadata).toBeGreaterThan(-1);
+    expect(metadata).toBeLessThan(accepts[1]!);
   });
 });

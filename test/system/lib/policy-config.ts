@@ -8,7 +8,7 @@ import { ADDR, startPortEchoServer, type EchoServer } from "./topology.js";
 export const METADATA_V4 = "169.254.169.254";
 /** Instance metadata over IPv6 (Nitro instances). */
 export const METADATA_V6 = "fd00:ec2::254";
-/** The DNS server in daemon.json: reachable through egress_allow though unlisted. */
+/** The DNS server in daemon.json: reachable through egress_allow though unlisted, on port 53 only. */
 export const DNS_V4 = "203.0.113.53";
 /** Inside the egress allow-list, but blocked. */
 export const BLOCKED_V4 = "198.51.100.20";
@@ -45,7 +45,10 @@ export interface PolicyConfigOptions {
   ephemeralPorts: string;
   /** Docker's own firewall backend (daemon.json "firewall-backend"), as the engine under test runs it. */
   dockerFirewall?: "iptables" | "nftables";
-  /** A container's own address: port 9002 is forwarded to its port 7000, which Docker does not publish. */
+  /**
+   * A container's own address: port 9002 is forwarded to its port 7000, which Docker does not publish.
+   * (Ports 9003 and 9004 forward to a destination outside egress_allow and to a blocked one: a forward opens neither.)
+   */
   containerForward?: string;
 }
 
@@ -74,6 +77,8 @@ ${publishedRules()}  containers:
 port_forwards:
   - { listen: 9000, to: "${ADDR.serverV4}:8080" }
   - { listen: 9000, to: "[${ADDR.serverV6}]:8080" }
+  - { listen: 9003, to: "${ADDR.serverV4b}:8080" }
+  - { listen: 9004, to: "${BLOCKED_V4}:8080" }
 ${o.containerForward ? `  - { listen: 9002, to: "${o.containerForward}:7000" }\n` : ""}`;
 
 /**
@@ -91,6 +96,8 @@ export async function startPolicyUpstream(upstream: string): Promise<EchoServer[
     [BLOCKED_V4, 8080, "tcp"],
     [METADATA_V4, 80, "tcp"],
     [DNS_V4, 53, "udp"],
+    [DNS_V4, 53, "tcp"],
+    [DNS_V4, 8080, "tcp"],
     [ADDR.serverV6, 8080, "tcp"],
     [ADDR.upstreamV6, 8080, "tcp"],
     [METADATA_V6, 80, "tcp"],

@@ -54,6 +54,9 @@ export const CORNER = "source ↓ · path →";
 /**
  * Every cell, for the policies closed-paths.test.ts loads (lib/policy-config.ts:
  * `published.default: deny`, ports with allow-lists, `any` and `loopback`).
+ * The `direct` column holds under `published.default: allow` too once any
+ * published-port rule exists (closed-paths.test.ts's second describe); the
+ * host is told by `lo`, never by a source address a container can spoof.
  */
 export const VERDICTS: Record<SourceId, Record<PathId, CellVerdict>> = {
   listed: { v4dnat: "pass", v6proxy: "pass", v6dnat: "pass", direct: "drop" },
