@@ -106,7 +106,7 @@ function externalHead(model: Model, rest: Rule[]): Rule[] {
   // Only for the families that have rules after it (IPv4 sources alone: no IPv6 chain of passes).
   const families = ([4, 6] as const).filter((f) => post.some((r) => inFamily(r, f)));
   const family: Match[] = families.length === 1 ? [{ family: families[0]! }] : [];
-  return NOT_EXTERNAL.map((oif) => ({ chain: "postrouting", match: [...family, { oif }], verdict: { pass: true }, means: `leaving by ${oif}: not an external interface, no rewrite` }));
+  return NOT_EXTERNAL.map((oif) => ({ chain: "postrouting", match: [...family, { oif }], verdict: { pass: true }, means: `leaving by ${oif.replace(/\+$/, "*")}: not an external interface, no rewrite` }));
 }
 
 /**
