@@ -26,8 +26,8 @@ export const AMAZON_RESOLVER = "169.254.169.253";
 const describe = z.describe;
 const withDefault = z._default;
 
-/** An interface name, or a prefix with a trailing `+` (iptables' wildcard; nft's `*`). */
-const isInterfacePattern = (v: string): boolean => INTERFACE_NAME.test(v.endsWith("+") ? v.slice(0, -1) : v);
+/** An interface name, or a prefix with a trailing `+` (iptables' wildcard; nft's `*`): the whole at most 15 characters, as iptables takes it. */
+const isInterfacePattern = (v: string): boolean => (v.endsWith("+") ? v.length <= 15 && INTERFACE_NAME.test(v.slice(0, -1)) : INTERFACE_NAME.test(v));
 
 /** A network in an allow/block list; `keywords` admits words like `any`. */
 function network(keywords: readonly string[], description: string) {

@@ -94,6 +94,7 @@ const cases: Case[] = [
   { name: "forward to loopback", yaml: "version: 1\nport_forwards:\n  - { listen: 8080, to: '127.0.0.1:80' }\n", code: "DI024", line: 3, col: 25, path: "port_forwards.0.to", hint: /listen on the host's address/ },
   { name: "interface name in a list", yaml: "version: 1\nfirewall:\n  external_interface: [ens5, 'a b']\n", code: "DI025", line: 3, col: 30, path: "firewall.external_interface.1" },
   { name: "auto inside an interface list", yaml: "version: 1\nfirewall:\n  external_interface: [ens5, auto]\n", code: "DI025", line: 3, col: 30, path: "firewall.external_interface.1", hint: /alone/ },
+  { name: "interface prefix over 15 characters with its +", yaml: "version: 1\nfirewall:\n  external_interface: [br-1234567890ab+]\n", code: "DI025", line: 3, col: 24, path: "firewall.external_interface.0" },
   { name: "empty interface list", yaml: "version: 1\nfirewall:\n  external_interface: []\n", code: "DI015", line: 3, col: 23, path: "firewall.external_interface" },
   { name: "interface neither a name nor a list", yaml: "version: 1\nfirewall:\n  external_interface: 7\n", code: "DI011", line: 3, col: 23, path: "firewall.external_interface" },
   { name: "duplicate write_files path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a }\n    - { path: /x, content: b }\n", code: "DI052", line: 5, col: 15 },
