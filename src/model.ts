@@ -28,7 +28,6 @@ export interface PortForward {
   family: Family;
   address: string;
   port: number;
-  routeLocalnet: boolean;
 }
 
 export interface UserFile {
@@ -72,7 +71,8 @@ export interface Model {
     backend: Backend;
     /** What the config asked for and why `backend` follows from it, in words (explain, status). */
     backendChoice: { requested: "auto" | Backend; reason: string };
-    externalInterface: string;
+    /** "auto": every interface but loopback, Docker's bridges and veths (rule-model.ts NOT_EXTERNAL); else exactly these (a trailing + is a prefix). */
+    externalInterfaces: "auto" | string[];
     published: { default: "allow" | "deny"; rules: PublishedRule[] };
     containers: { blockMetadata: boolean; block: Cidr[]; egressAllow: Cidr[] };
   };
@@ -426,7 +426,8 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
     },
     firewall: {
       ...chooseBackend(config.firewall.backend, dockerFirewall),
-      externalInterface: config.firewall.external_interface,
+      // One name is a list of one: `external_interface: ens5` means what it always did.
+      externalInterfaces: config.firewall.external_interface === "auto" ? "auto" : typeof config.firewall.external_interface === "string" ? [config.firewall.external_interface] : [...new Set(config.firewall.external_interface)],
       published: {
         default: config.firewall.published.default,
         rules: config.firewall.published.rules.map((r) => ({
@@ -445,7 +446,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
     },
     portForwards: config.port_forwards.map((f) => {
       const t = parseHostPort(f.to)!;
-      return { listen: f.listen, protocol: f.protocol, family: t.family, address: t.address, port: t.port, routeLocalnet: f.route_localnet };
+      return { listen: f.listen, protocol: f.protocol, family: t.family, address: t.address, port: t.port };
     }),
     userData: {
       format: config.user_data.format,

@@ -40,5 +40,5 @@ ephemeral_ports:
 
 firewall:
   backend: auto                 # auto (nftables) | nftables | iptables
-  external_interface: auto      # auto = the default route's interface
+  external_interface: auto      # auto = every interface but lo, Docker bridges, veths; or [ens5, ...]
 `;

@@ -37,8 +37,8 @@ export const catalogue = {
   DI021: { title: "invalid port range", hint: "write LOW-HIGH with 1024 <= LOW <= HIGH <= 65535, e.g. 49152-61000", severity: "error" },
   DI022: { title: "too many DNS servers", hint: "resolv.conf honours at most 3 nameservers; keep the 3 that matter", severity: "error" },
   DI023: { title: "invalid DNS server", hint: "use `vpc`, `amazon` or an IPv4/IPv6 address", severity: "error" },
-  DI024: { title: "port forward to a loopback address", hint: "forwarding to 127.0.0.0/8 needs net.ipv4.conf.*.route_localnet=1, which exposes host-local services to the network (CVE-2020-8558); forward to a container or host address instead, or set `route_localnet: true` on this forward to accept the risk", severity: "error" },
-  DI025: { title: "invalid network interface name", hint: "an interface name is a kernel name: 1-15 characters of letters, digits, '.', '_', '-', '@', not starting with '-'; or `auto` for the default route's interface", severity: "error" },
+  DI024: { title: "port forward to a loopback address", hint: "forwarding to 127.0.0.0/8 needs net.ipv4.conf.*.route_localnet=1, which exposes host-local services to the network (CVE-2020-8558); let the service listen on the host's address (or 0.0.0.0) and forward to that, or run it in a container and publish its port", severity: "error" },
+  DI025: { title: "invalid network interface name", hint: "an interface name is a kernel name: 1-15 characters of letters, digits, '.', '_', '-', '@', not starting with '-', and a trailing '+' (within the 15) for every name it starts (ens+); or `auto` alone for every interface but lo, Docker's bridges and veths", severity: "error" },
   DI026: { title: "invalid forward target", hint: "write ADDRESS:PORT, e.g. 198.51.100.10:80 or [2001:db8::10]:80", severity: "error" },
   DI027: { title: "port forward to an instance service address", hint: "169.254.0.0/16 and fd00:ec2::/32 hold the instance metadata service (the instance's credentials), its DNS and time servers; a forward would let every client of the host port, containers included, reach them. Forward to a container or host address instead", severity: "error" },
   DI028: { title: "match and to ranges do not overlap sensibly", hint: "`to` must be a range the upstream ACL admits, and `match` the ports to rewrite; make `match` include ports outside `to`", severity: "warning" },
@@ -49,6 +49,7 @@ export const catalogue = {
   DI031: { title: "daemon setting managed by dockinit", hint: "set DNS with docker.daemon.dns / dns_search, not in docker.daemon.settings", severity: "error" },
   DI033: { title: "IPv4 catch-all without its IPv6 counterpart", hint: "0.0.0.0/0 covers IPv4 only; add `::/0` to the same list (or write `any` where the list accepts it) so IPv6 is treated alike", severity: "warning" },
   DI034: { title: "network written with host bits set", hint: "write the network address itself (10.0.0.0/8, not 10.0.0.1/8), or a /32 (/128 for IPv6) for one address", severity: "warning" },
+  DI035: { title: "route_localnet is not supported", hint: "dockinit never sets net.ipv4.conf.*.route_localnet: with it, every neighbour on the link can reach the host's 127.0.0.1 services (CVE-2020-8558). Remove `route_localnet` (or set it to false) and forward to an address the service listens on beside loopback (the host's address, 0.0.0.0), or publish it from a container", severity: "error" },
 
   // ── Files and user-data ─────────────────────────────────────────────
   DI040: { title: "file mode given as a number", hint: "quote the mode: permissions: \"0644\" (YAML reads 0644 as the number 644)", severity: "error" },

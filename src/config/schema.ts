@@ -26,6 +26,9 @@ export const AMAZON_RESOLVER = "169.254.169.253";
 const describe = z.describe;
 const withDefault = z._default;
 
+/** An interface name, or a prefix with a trailing `+` (iptables' wildcard; nft's `*`): the whole at most 15 characters, as iptables takes it. */
+const isInterfacePattern = (v: string): boolean => (v.endsWith("+") ? v.length <= 15 && INTERFACE_NAME.test(v.slice(0, -1)) : INTERFACE_NAME.test(v));
+
 /** A network in an allow/block list; `keywords` admits words like `any`. */
 function network(keywords: readonly string[], description: string) {
   return z.string().check(
@@ -147,12 +150,23 @@ const firewall = z.prefault(
       "auto",
     ),
     external_interface: withDefault(
-      z.string().check(
-        describe("`auto` = the default route's interface at apply time"),
-        rule<string>((v, ctx) => {
-          if (v !== "auto" && !INTERFACE_NAME.test(v)) fail(ctx, "DI025", `${JSON.stringify(v)} is not a network interface name`);
-        }),
-      ),
+      z.union([
+        z.string().check(
+          describe("`auto`: every interface but loopback, Docker's bridges (docker*, br-*) and veths; or one interface name"),
+          rule<string>((v, ctx) => {
+            if (v !== "auto" && !isInterfacePattern(v)) fail(ctx, "DI025", `${JSON.stringify(v)} is not a network interface name`);
+          }),
+        ),
+        list(
+          z.string().check(
+            rule<string>((v, ctx) => {
+              if (v === "auto") fail(ctx, "DI025", "`auto` is not an interface name in a list", [], "write `external_interface: auto` alone, or list interface names");
+              else if (!isInterfacePattern(v)) fail(ctx, "DI025", `${JSON.stringify(v)} is not a network interface name`);
+            }),
+          ),
+          16,
+        ).check(z.minLength(1), describe("the interfaces container traffic leaves by (a trailing + matches every name it starts, e.g. ens+)")),
+      ]),
       "auto",
     ),
     published: z.prefault(
@@ -202,13 +216,17 @@ const portForward = z
       }),
     ),
     protocol: withDefault(protocol, "tcp"),
-    route_localnet: withDefault(z.boolean().check(describe("acknowledge CVE-2020-8558 to forward to 127.0.0.0/8")), false),
+    // Kept in the schema so that setting it earns its own diagnostic (DI035), not "unknown key".
+    route_localnet: withDefault(z.boolean().check(describe("not supported: dockinit never turns on route_localnet (CVE-2020-8558); must be false")), false),
   })
   .check(
     rule<{ to: string; route_localnet?: boolean }>((fwd, ctx) => {
       const target = parseHostPort(fwd.to);
-      if (target && target.family === 4 && target.address.startsWith("127.") && !fwd.route_localnet) {
-        fail(ctx, "DI024", `forwarding to ${target.address} needs route_localnet`, ["to"]);
+      if (fwd.route_localnet) {
+        fail(ctx, "DI035", "route_localnet is not supported: dockinit does not turn on net.ipv4.conf.*.route_localnet", ["route_localnet"]);
+      }
+      if (target && target.family === 4 && target.address.startsWith("127.")) {
+        fail(ctx, "DI024", `forwarding to ${target.address} needs route_localnet (CVE-2020-8558), which dockinit does not turn on`, ["to"]);
       }
       if (target && target.family === 6 && target.address === "::1") {
         fail(ctx, "DI024", "IPv6 cannot forward to ::1", ["to"], "forward to a container or host address instead");

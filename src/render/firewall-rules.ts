@@ -10,9 +10,9 @@ import type { Cidr, Family } from "../config/net.js";
 import type { Model } from "../model.js";
 import { iptablesFamily, iptablesSpec, type FamilyRules } from "./print-iptables.js";
 import { nftRuleset, type NftParts, type NftSet } from "./print-nft.js";
-import { BRIDGE_PATTERNS, EXT_IF, hostPort, impliedFamily, type ChainId, type Match, type Ports, type ProxyProtocol, type Rule } from "./rule-model.js";
+import { BRIDGE_PATTERNS, hostPort, impliedFamily, inFamily, NAT6, NOT_EXTERNAL, type ChainId, type Match, type Ports, type ProxyProtocol, type Rule } from "./rule-model.js";
 
-export { EXT_IF };
+export { NAT6 };
 export type { FamilyRules, NftParts };
 
 export interface FirewallPlan {
@@ -125,19 +125,53 @@ export function closesDirectRoutes(model: Model): boolean {
 }
 
 
-/** The source-port rewrite: a network ACL lets replies back in only to the ports it allows, so connections must leave from them. */
+/**
+ * The interfaces the nat rules that leave the host match: none with `auto`
+ * (every interface is external but those the postrouting chain passes first,
+ * see externalHead), else one per configured name.
+ */
+const outInterfaces = (model: Model): (string | undefined)[] => (model.firewall.externalInterfaces === "auto" ? [undefined] : model.firewall.externalInterfaces);
+const oifMatch = (oif: string | undefined): Match[] => (oif === undefined ? [] : [{ oif }]);
+
+/**
+ * `external_interface: auto`: postrouting first lets what leaves by loopback,
+ * a Docker bridge or a veth go, so every rule after it holds on every other
+ * interface, a second ENI or one attached after apply included, with no
+ * interface looked up at apply.
+ */
+function externalHead(model: Model, rest: Rule[]): Rule[] {
+  const post = rest.filter((r) => r.chain === "postrouting");
+  if (model.firewall.externalInterfaces !== "auto" || post.length === 0) return [];
+  // Only for the families that have rules after it (IPv4 sources alone: no IPv6 chain of passes).
+  const families = ([4, 6] as const).filter((f) => post.some((r) => inFamily(r, f)));
+  const family: Match[] = families.length === 1 ? [{ family: families[0]! }] : [];
+  return NOT_EXTERNAL.map((oif) => ({ chain: "postrouting", match: [...family, { oif }], verdict: { pass: true }, means: `leaving by ${oif.replace(/\+$/, "*")}: not an external interface, no rewrite` }));
+}
+
+/**
+ * The source-port rewrite: a network ACL lets replies back in only to the
+ * ports it allows, so connections must leave from them. IPv4 is rewritten
+ * always; IPv6 from any source only while Docker NATs IPv6 (the script checks
+ * at apply): a routed IPv6 container address must leave unchanged, and a
+ * masquerade would put the host's address in its place. Sources listed by
+ * CIDR are rewritten as listed, IPv6 ones included.
+ */
 function ephemeralRules(model: Model): Rule[] {
   const ep = model.ephemeral;
   if (!ep.enabled) return [];
   const out: Rule[] = [];
-  for (const proto of ep.protocols) {
-    for (const src of ep.sources.length === 0 ? [undefined] : ep.sources) {
-      out.push({
-        chain: "postrouting",
-        match: [...(src ? [{ src }] : []), { oif: EXT_IF }, { sport: ep.match, proto }],
-        verdict: { masquerade: { toPorts: ep.to } },
-        means: `rewrite ${proto} source ports ${ep.match.low}-${ep.match.high} to ${ep.to.low}-${ep.to.high} on the way out${src ? ` (from ${src.text})` : ""}`,
-      });
+  for (const oif of outInterfaces(model)) {
+    const on = oif === undefined ? "" : ` on ${oif}`;
+    for (const proto of ep.protocols) {
+      const ports = { sport: ep.match, proto };
+      const words = `rewrite ${proto} source ports ${ep.match.low}-${ep.match.high} to ${ep.to.low}-${ep.to.high} on the way out${on}`;
+      const verdict = { masquerade: { toPorts: ep.to } };
+      if (ep.sources.length === 0) {
+        out.push({ chain: "postrouting", match: [{ family: 4 }, ...oifMatch(oif), ports], verdict, means: `${words} (IPv4)` });
+        out.push({ chain: "postrouting", match: [{ family: 6 }, ...oifMatch(oif), ports], verdict, means: `${words} (IPv6: loaded while Docker NATs IPv6)`, when: "docker-nat6" });
+        continue;
+      }
+      for (const src of ep.sources) out.push({ chain: "postrouting", match: [{ src }, ...oifMatch(oif), ports], verdict, means: `${words} (from ${src.text})` });
     }
   }
   return out;
@@ -161,12 +195,14 @@ function forwardNatRules(model: Model): Rule[] {
       verdict: dnat,
       means: `forward host port ${f.listen}/${f.protocol} to ${to} (connections from the host itself)`,
     });
-    out.push({
-      chain: "postrouting",
-      match: [{ dst: hostCidr(f.family, f.address) }, { oif: EXT_IF }, { proto: f.protocol }, { ct: { state: "dnat" } }, { dport: one(f.port), proto: f.protocol }],
-      verdict: { masquerade: {} },
-      means: `masquerade forwarded connections to ${f.address} so replies come back through the host`,
-    });
+    for (const oif of outInterfaces(model)) {
+      out.push({
+        chain: "postrouting",
+        match: [{ dst: hostCidr(f.family, f.address) }, ...oifMatch(oif), { proto: f.protocol }, { ct: { state: "dnat" } }, { dport: one(f.port), proto: f.protocol }],
+        verdict: { masquerade: {} },
+        means: `masquerade forwarded connections to ${f.address}${oif === undefined ? "" : ` leaving by ${oif}`} so replies come back through the host`,
+      });
+    }
   }
   return out;
 }
@@ -334,12 +370,19 @@ function inputRules(model: Model): Rule[] {
 
 /** Every rule dockinit loads for a config, in order within each chain. */
 export function firewallRules(model: Model): Rule[] {
-  return [...forwardNatRules(model), ...ephemeralRules(model), ...(hasPolicies(model) ? [...inputRules(model), ...forwardRules(model)] : [])];
+  const nat = [...forwardNatRules(model), ...ephemeralRules(model)];
+  return [...externalHead(model, nat), ...nat, ...(hasPolicies(model) ? [...inputRules(model), ...forwardRules(model)] : [])];
 }
 
 /** "a, b, c and 997 more": summaries stay one readable line. */
 function listSome(items: string[], max = 4): string {
   return items.length <= max ? items.join(", ") : `${items.slice(0, max).join(", ")} and ${items.length - max} more`;
+}
+
+/** The external interfaces, in words (status, explain). */
+export function externalWords(model: Model): string {
+  const ext = model.firewall.externalInterfaces;
+  return ext === "auto" ? "every interface but lo, Docker bridges, veths" : ext.length === 1 ? ext[0]! : listSome(ext);
 }
 
 function summarise(model: Model): string[] {
@@ -348,7 +391,7 @@ function summarise(model: Model): string[] {
   if (ep.enabled) {
     const src = ep.sources.length === 0 ? "any source" : listSome(ep.sources.map((s) => s.text));
     out.push(
-      `ephemeral ports: ${ep.protocols.join("+")} from ${src} out of the external interface, source ports ${ep.match.low}-${ep.match.high} rewritten to ${ep.to.low}-${ep.to.high}`,
+      `ephemeral ports: ${ep.protocols.join("+")} from ${src} out of ${externalWords(model)}, source ports ${ep.match.low}-${ep.match.high} rewritten to ${ep.to.low}-${ep.to.high}${ep.sources.length === 0 ? " (IPv6: if Docker NATs it)" : ""}`,
     );
   }
   const fw = model.firewall;

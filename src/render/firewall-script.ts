@@ -1,7 +1,7 @@
 // /usr/local/sbin/dockinit-firewall: the on-host half of dockinit.
 import type { Model } from "../model.js";
 import type { Artifact } from "./artifact.js";
-import { dnsEntries, dnsFamilies, egressEntries, planFirewall, proxyProtocols } from "./firewall-rules.js";
+import { dnsEntries, dnsFamilies, egressEntries, NAT6, planFirewall, proxyProtocols } from "./firewall-rules.js";
 import { HOST_PATHS } from "../host-paths.js";
 import { renderTemplate } from "./templates.js";
 import { needsVpcResolver } from "./units.js";
@@ -29,9 +29,12 @@ export function renderFirewallScript(model: Model, bundleId = ""): Artifact {
     iptables: !nft,
     nftables: nft,
     ipsets: !nft && (egressAllow || proxy.length > 0),
-    externalInterface: model.firewall.externalInterface,
+    // Configured names (validated: letters, digits, _.@- and a trailing +), for status's warnings; none with auto.
+    externalNames: model.firewall.externalInterfaces === "auto" ? "" : model.firewall.externalInterfaces.join(" "),
+    // Rules loaded only while Docker NATs IPv6: the script resolves their mark at apply.
+    nat6: plan.rules.some((r) => r.when === "docker-nat6"),
     families: families.map((f) => f.family).join(" "),
-    familyRules: families,
+    familyRules: families.map((f) => ({ ...f, tables: f.tables.map((t) => ({ ...t, marked: t.rules.some((r) => r.startsWith(NAT6)) })) })),
     nftParts: plan.nftParts,
     proxyProtocols: proxy.join(" "),
     // A dockinit-proxy about to exec docker-proxy is bash running this script.

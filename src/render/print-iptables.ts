@@ -6,7 +6,7 @@
 // kernel's own save with the copy it took right after apply.
 import ipaddr from "ipaddr.js";
 import type { Cidr, Family } from "../config/net.js";
-import { hostPort, inFamily, portSpan, type ChainId, type CtMatch, type Match, type Rule, type SetRef } from "./rule-model.js";
+import { hostPort, inFamily, portSpan, whenMark, type ChainId, type CtMatch, type Match, type Rule, type SetRef } from "./rule-model.js";
 
 export interface Jump {
   /** Built-in (or Docker's) chain the jump lives in, e.g. POSTROUTING. */
@@ -94,6 +94,7 @@ function matchText(match: Match[]): string {
     else if ("dst" in m) basic.d = m.dst.prefix === 0 && !m.not ? undefined : `${m.not ? "! " : ""}-d ${cidr(m.dst)}`;
     else if ("iif" in m) basic.i = `${m.not ? "! " : ""}-i ${m.iif}`;
     else if ("oif" in m) basic.o = `-o ${m.oif}`;
+    else if ("family" in m) continue; // the table it is loaded in says it
     else if ("sport" in m || "dport" in m) {
       basic.p = `-p ${m.proto}`;
       modules.push("sport" in m ? `-m ${m.proto} --sport ${portSpan(m.sport, ":")}` : `-m ${m.proto} --dport ${portSpan(m.dport, ":")}`);
@@ -128,8 +129,8 @@ export function iptablesSpec(rule: Rule, comment?: string): string {
   return `${m ? `${m} ` : ""}${target(rule)}`;
 }
 
-/** One rule as an "-A CHAIN ..." line. */
-export const iptablesLine = (rule: Rule): string => `-A ${IPTABLES_CHAINS[rule.chain].name} ${iptablesSpec(rule)}`;
+/** One rule as an "-A CHAIN ..." line, after its Rule.when mark if it has one. */
+export const iptablesLine = (rule: Rule): string => `${whenMark(rule)}-A ${IPTABLES_CHAINS[rule.chain].name} ${iptablesSpec(rule)}`;
 
 /** One family's tables: each chain of ours that has rules for the family, and the jumps into it. */
 export function iptablesFamily(rules: Rule[], family: Family): FamilyRules {

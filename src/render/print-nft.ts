@@ -9,7 +9,7 @@
 // apply", never "let it through". One inet table holds both families: a rule
 // whose matches name no family is printed once for both.
 import type { Family } from "../config/net.js";
-import { hostPort, portSpan, type ChainId, type CtMatch, type Match, type Ports, type Rule, type SetRef } from "./rule-model.js";
+import { hostPort, portSpan, whenMark, type ChainId, type CtMatch, type Match, type Ports, type Rule, type SetRef } from "./rule-model.js";
 
 /** The body of `table inet dockinit`: its sets, its nat chains, its filter chains (each "" or whole lines). */
 export interface NftParts {
@@ -66,6 +66,7 @@ function matchText(m: Match): string[] {
   if ("dst" in m) return [`${ip(m.dst.family)} daddr ${m.not ? "!= " : ""}${m.dst.text}`];
   if ("iif" in m) return [`iifname ${m.not ? "!= " : ""}${iface(m.iif)}`];
   if ("oif" in m) return [`oifname ${iface(m.oif)}`];
+  if ("family" in m) return [`meta nfproto ${m.family === 4 ? "ipv4" : "ipv6"}`];
   if ("sport" in m) return [`${m.proto} sport ${span(m.sport)}`];
   if ("dport" in m) return [`${m.proto} dport ${span(m.dport)}`];
   if ("localAddress" in m) return [`fib ${m.localAddress === "src" ? "saddr" : "daddr"} type local`];
@@ -88,11 +89,11 @@ function verdictText(rule: Rule): string {
   return `dnat ${ip(v.dnat.family)} to ${hostPort(v.dnat.family, v.dnat.address, v.dnat.port)}`;
 }
 
-/** One rule as nft prints it in a chain (without the indentation). */
+/** One rule as nft prints it in a chain (without the indentation), after its Rule.when mark if it has one. */
 export function nftLine(rule: Rule): string {
   // A "proto" alone before a port match of the same protocol says nothing more.
   const match = rule.match.filter((m, i) => !("proto" in m && !("sport" in m) && !("dport" in m) && !("set" in m) && rule.match.slice(i + 1).some((n) => ("sport" in n || "dport" in n) && n.proto === m.proto)));
-  return [...match.flatMap(matchText), verdictText(rule)].join(" ");
+  return whenMark(rule) + [...match.flatMap(matchText), verdictText(rule)].join(" ");
 }
 
 function chainText(id: ChainId, rules: Rule[], always: boolean, annotate: boolean): string[] {

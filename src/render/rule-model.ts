@@ -44,6 +44,8 @@ export type Match =
   | { dst: Cidr; not?: true }
   | { iif: string; not?: true }
   | { oif: string }
+  /** The packet's family, where nothing else in the rule says it (nft: meta nfproto; iptables: the table it is loaded in). */
+  | { family: Family }
   | { proto: Proto }
   | { sport: Ports; proto: "tcp" | "udp" }
   | { dport: Ports; proto: "tcp" | "udp" }
@@ -78,6 +80,12 @@ export interface Rule {
   verdict: Verdict;
   /** What the rule does, in plain words (explain prints it beside the rule). */
   means: string;
+  /**
+   * Loaded only while the host meets a condition the script checks at apply
+   * (the printers mark the line with its placeholder): "docker-nat6", Docker
+   * NATs IPv6 (its ip6tables or ip6 nftables NAT is on).
+   */
+  when?: "docker-nat6";
 }
 
 /** "a" for one port, else "a<sep>b" (iptables' ":" in a match and "-" in --to-ports; nft's "-"). */
@@ -86,8 +94,14 @@ export const portSpan = (r: Ports, sep: string): string => (r.low === r.high ? S
 /** "address:port", with the IPv6 address in brackets. */
 export const hostPort = (family: Family, address: string, port: number): string => (family === 4 ? `${address}:${port}` : `[${address}]:${port}`);
 
-/** The placeholder the script replaces with the external interface found at apply time. */
-export const EXT_IF = "@EXT_IF@";
+/**
+ * The mark before a rule loaded only while Docker NATs IPv6 (Rule.when): the
+ * script takes the mark off, or the line out, at apply.
+ */
+export const NAT6 = "%NAT6%";
+
+/** The mark a printer puts before a rule's line, for the script to resolve at apply. */
+export const whenMark = (rule: Rule): string => (rule.when === "docker-nat6" ? NAT6 : "");
 
 /**
  * Docker's bridges: docker0 (and docker_gwbridge) and the br-<id> of every
@@ -97,11 +111,21 @@ export const EXT_IF = "@EXT_IF@";
  */
 export const BRIDGE_PATTERNS = ["docker+", "br-+"] as const;
 
+/**
+ * What container traffic never leaves the host by: loopback, Docker's
+ * bridges, and veths (a bridge's ports; a routed veth belongs to another
+ * container runtime). Every other interface is external: each ENI, one
+ * attached after boot included, a VPN, a tunnel. Docker masquerades by the
+ * same measure (`! -o docker0`: everything that does not go back to its bridge).
+ */
+export const NOT_EXTERNAL = ["lo", ...BRIDGE_PATTERNS, "veth+"] as const;
+
 /** The family a rule is limited to by its own matches (an address, a DNAT target), if any. */
 export function impliedFamily(rule: Rule): Family | undefined {
   for (const m of rule.match) {
     if ("src" in m) return m.src.family;
     if ("dst" in m) return m.dst.family;
+    if ("family" in m) return m.family;
     if ("ct" in m && m.ct.replySrc) return m.ct.replySrc.family;
     if ("set" in m && m.set.kind !== "proxy") return m.set.family;
     if ("proto" in m && !("dport" in m) && !("sport" in m)) {

@@ -163,7 +163,8 @@ const portForward = fc
       fc.tuple(ipv6, port).map(([a, p]) => `[${a}]:${p}`),
     ),
     protocol: maybe(fc.constantFrom("tcp", "udp")),
-    route_localnet: maybe(fc.boolean()),
+    // true is refused (DI035): the valid side writes only false.
+    route_localnet: maybe(fc.constant(false)),
   })
   .map(compact);
 
@@ -226,7 +227,7 @@ export const validConfigObject: fc.Arbitrary<Obj> = fc
     firewall: maybe(
       fc.record({
         backend: maybe(fc.constantFrom("iptables", "iptables", "nftables")),
-        external_interface: maybe(fc.oneof(fc.constant("auto"), ifName)),
+        external_interface: maybe(fc.oneof(fc.constant("auto"), ifName, fc.array(fc.oneof(ifName, ifName.map((n) => `${n.slice(0, 14)}+`)), { minLength: 1, maxLength: 3 }))),
         published: maybe(fc.record({ default: maybe(fc.constantFrom("allow", "deny")), rules: maybe(publishedRules) }).map(compact)),
         containers: maybe(
           fc.record({ block_metadata: maybe(fc.boolean()), block: maybe(cidrs(4)), egress_allow: maybe(cidrs(4)) }).map(compact),
@@ -259,16 +260,15 @@ export const validConfigObject: fc.Arbitrary<Obj> = fc
   .map(respectCrossFieldRules);
 
 /**
- * Valid means valid: the few rules that relate two fields (a forward to
- * loopback needs route_localnet) are respected here, so most "valid" samples
- * render.
+ * Valid means valid: the few rules that relate two fields (no forward to
+ * loopback) are respected here, so most "valid" samples render.
  */
 function respectCrossFieldRules(o: Obj): Obj {
-  // Loopback needs route_localnet; IPv4-mapped and instance-service (169.254/16, fd00:ec2::/32) targets are refused.
+  // Loopback (route_localnet is refused), IPv4-mapped and instance-service (169.254/16, fd00:ec2::/32) targets are refused.
   const forwards = (o.port_forwards as Obj[] | undefined)?.filter((f) => {
     const to = String(f.to);
     if (/^\[(::1|::ffff:[^\]]*|fd00:ec2:[^\]]*)\]|^169\.254\./i.test(to)) return false;
-    return !(to.startsWith("127.") && f.route_localnet !== true);
+    return !to.startsWith("127.");
   });
   if (forwards) o.port_forwards = forwards;
   return o;
@@ -308,7 +308,7 @@ const BAD_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   protocols: fc.constantFrom([], ["tcp", "tcp"], ["icmp"], "tcp"),
   sources: fc.oneof(fc.constant([]), badCidr.map((c) => [c])),
   backend: fc.constantFrom("pf", "nft", "IPTABLES", ""),
-  external_interface: badIfName,
+  external_interface: fc.oneof(badIfName, fc.constantFrom([], ["auto"], ["eth0", "a b"], ["+"], ["br-1234567890ab+"])),
   default: fc.constantFrom("reject", "ALLOW", true),
   rules: fc.constantFrom([{ port: 80, allow: ["any"] }, { port: 80, allow: ["loopback"] }], [{ port: 0, allow: ["any"] }], [{ port: 80, allow: [] }], [{ port: 80 }]),
   allow: fc.oneof(fc.constant([]), badCidr.map((c) => [c])),
@@ -318,6 +318,7 @@ const BAD_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   listen: fc.constantFrom(0, 65536, "9000", 1e10),
   port_forwards: fc.constantFrom(
     [{ listen: 80, to: "127.0.0.1:80" }],
+    [{ listen: 80, to: "198.51.100.1:80", route_localnet: true }],
     [{ listen: 80, to: "[::1]:80" }],
     [{ listen: 80, to: "web:80" }],
     [{ listen: 80, to: "198.51.100.1" }],

@@ -18,6 +18,8 @@ export interface FirewallRunner {
   ipt(family: 4 | 6): string;
   /** Start a long-running subcommand (e.g. `watch`) in the host namespace. */
   spawn(...args: string[]): Promise<Background>;
+  /** The folder first on the script's PATH: a test puts a tool's stand-in there (a refusing nft, say). */
+  shimDir: string;
   cleanup(): void;
   /** The script's DOCKINIT_STATE_DIR (its lock and saved state); dockinit-proxy needs the same one. */
   stateDir: string;
@@ -62,6 +64,7 @@ export function firewallRunner(ns: string, script: string, opts: IptablesBackend
         ? engine.run(ns, "bash", [script, ...args], { env, timeoutMs: 60_000 })
         : run("nsenter", [`--net=/run/netns/${ns}`, "bash", script, ...args], { env, timeoutMs: 60_000 }),
     ipt,
+    shimDir: shim,
     spawn: (...args) => (engine ? engine.spawn(ns, "bash", [script, ...args], { env }) : spawnBackground("bash", [script, ...args], { netns: ns, env })),
     async save(family = 4) {
       const out = engine ? await engine.runOk(ns, `${ipt(family)}-save`, []) : await runInOk(ns, `${ipt(family)}-save`, []);

@@ -49,6 +49,9 @@ async function setup(backend: IptablesBackend): Promise<Env> {
       await runInOk(topo.host, nft, ["-t", "nat", "-D", "POSTROUTING", "-s", subnet, "!", "-o", "docker0", "-j", "MASQUERADE"]);
       await runInOk(topo.host, legacy, ["-t", "nat", "-A", "POSTROUTING", "-s", subnet, "!", "-o", "docker0", "-j", "MASQUERADE"]);
     }
+    // And Docker's IPv6 NAT chain (createLightBridge's), which tells dockinit Docker NATs IPv6.
+    await runInOk(topo.host, "ip6tables", ["-t", "nat", "-X", "DOCKER"]);
+    await runInOk(topo.host, "ip6tables-legacy", ["-t", "nat", "-N", "DOCKER"]);
   }
   const servers = [
     await startPortEchoServer(topo.upstream, ADDR.serverV4, ECHO_PORT, "tcp"),
@@ -159,8 +162,8 @@ describe.skipIf(skip).each(["nft", "legacy"] as const)("iptables backend (%s): e
     const broken = `${fw.ipt(4)}-broken.sh`;
     const scriptPath = env!.bundles[0]!.file(SCRIPT);
     const text = readFileSync(scriptPath, "utf8").replace(
-      "-j MASQUERADE --to-ports 49152-61000\n-A DOCKINIT-POSTROUTING -o @EXT_IF@ -p udp",
-      "-j MASQUERADE --to-ports 49152-61000\n-A DOCKINIT-POSTROUTING -p tcp -j NO-SUCH-TARGET\n-A DOCKINIT-POSTROUTING -o @EXT_IF@ -p udp",
+      "-j MASQUERADE --to-ports 49152-61000\n-A DOCKINIT-POSTROUTING -p udp",
+      "-j MASQUERADE --to-ports 49152-61000\n-A DOCKINIT-POSTROUTING -p tcp -j NO-SUCH-TARGET\n-A DOCKINIT-POSTROUTING -p udp",
     );
     expect(text).toContain("NO-SUCH-TARGET");
     const brokenPath = scriptPath.replace(/dockinit-firewall$/, broken);

@@ -35,7 +35,7 @@ describe.skipIf(skipUnless(VALIDATOR_NEEDS.all))("rendered bundles pass every va
     const out = renderTo("seed");
     const script = join(out, "files/usr/local/sbin/dockinit-firewall");
     const text = readFileSync(script, "utf8");
-    const broken = text.replace("printf '%s\\n' \"$dev\"", "printf '%s\\n' $dev");
+    const broken = text.replace("printf '%s %s\\n' \"$version\" \"$backend\"", "printf '%s %s\\n' $version $backend");
     expect(broken).not.toBe(text);
     writeFileSync(script, broken, { mode: 0o755 });
     expect(describeFailures(validateBundle(out))).toMatch(/shellcheck/);

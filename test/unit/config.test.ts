@@ -90,6 +90,13 @@ const cases: Case[] = [
     line: 6,
     col: 12,
   },
+  { name: "route_localnet is refused, not ignored", yaml: "version: 1\nport_forwards:\n  - { listen: 8080, to: '198.51.100.1:80', route_localnet: true }\n", code: "DI035", line: 3, col: 60, path: "port_forwards.0.route_localnet", hint: /CVE-2020-8558/ },
+  { name: "forward to loopback", yaml: "version: 1\nport_forwards:\n  - { listen: 8080, to: '127.0.0.1:80' }\n", code: "DI024", line: 3, col: 25, path: "port_forwards.0.to", hint: /listen on the host's address/ },
+  { name: "interface name in a list", yaml: "version: 1\nfirewall:\n  external_interface: [ens5, 'a b']\n", code: "DI025", line: 3, col: 30, path: "firewall.external_interface.1" },
+  { name: "auto inside an interface list", yaml: "version: 1\nfirewall:\n  external_interface: [ens5, auto]\n", code: "DI025", line: 3, col: 30, path: "firewall.external_interface.1", hint: /alone/ },
+  { name: "interface prefix over 15 characters with its +", yaml: "version: 1\nfirewall:\n  external_interface: [br-1234567890ab+]\n", code: "DI025", line: 3, col: 24, path: "firewall.external_interface.0" },
+  { name: "empty interface list", yaml: "version: 1\nfirewall:\n  external_interface: []\n", code: "DI015", line: 3, col: 23, path: "firewall.external_interface" },
+  { name: "interface neither a name nor a list", yaml: "version: 1\nfirewall:\n  external_interface: 7\n", code: "DI011", line: 3, col: 23, path: "firewall.external_interface" },
   { name: "duplicate write_files path", yaml: "version: 1\nuser_data:\n  write_files:\n    - { path: /x, content: a }\n    - { path: /x, content: b }\n", code: "DI052", line: 5, col: 15 },
 ];
 
@@ -142,6 +149,19 @@ describe("invalid configurations", () => {
   it("refuses oversized files", () => {
     const r = loadConfigString(`version: 1\n#${"x".repeat(300 * 1024)}\n`);
     expect(r.diagnostics[0]?.code).toBe("DI004");
+  });
+});
+
+describe("firewall.external_interface: auto, one name (as it always was), or a list", () => {
+  it.each([
+    ["(not given)", "", "auto"],
+    ["auto", "auto", "auto"],
+    ["one name", "ens5", ["ens5"]],
+    ["a list, a prefix, a repeat", "[ens5, ens6, wg+, ens5]", ["ens5", "ens6", "wg+"]],
+  ] as const)("%s", (_name, value, expected) => {
+    const r = loadConfigString(`version: 1\n${value ? `firewall: { external_interface: ${value} }\n` : ""}`);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.model?.firewall.externalInterfaces).toEqual(expected);
   });
 });
 

@@ -31,13 +31,45 @@ const DIRECT = [`${U} -o docker+ -j DOCKINIT-DIRECT`, `${U} -o br-+ -j DOCKINIT-
 /** Default allow: the published ports no rule names pass, before the direct-route check. */
 const OTHER_DNAT = `${U} ${O} -j RETURN`;
 
+/** external_interface: auto — what never counts as an external interface leaves postrouting first. */
+const NOT_EXT = ["lo", "docker+", "br-+", "veth+"].map((i) => `-A DOCKINIT-POSTROUTING -o ${i} -j RETURN`);
+const FIX = "-p tcp -m tcp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000";
+
 const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter"; expected: string[] }[] = [
   {
-    name: "ephemeral fix, any source",
+    name: "ephemeral fix, any source: every interface but lo, Docker's bridges and veths",
     yaml: `firewall: { ${NO_META} }`,
     family: 4,
     table: "nat",
-    expected: ["-A DOCKINIT-POSTROUTING -o @EXT_IF@ -p tcp -m tcp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000"],
+    expected: [...NOT_EXT, `-A DOCKINIT-POSTROUTING ${FIX}`],
+  },
+  {
+    name: "ephemeral fix, any source, IPv6: marked, loaded only while Docker NATs IPv6",
+    yaml: `firewall: { ${NO_META} }`,
+    family: 6,
+    table: "nat",
+    expected: [...NOT_EXT, `%NAT6%-A DOCKINIT-POSTROUTING ${FIX}`],
+  },
+  {
+    name: "ephemeral fix, one configured interface (the key as it always was)",
+    yaml: `firewall: { ${NO_META}, external_interface: ens5 }`,
+    family: 4,
+    table: "nat",
+    expected: [`-A DOCKINIT-POSTROUTING -o ens5 ${FIX}`],
+  },
+  {
+    name: "ephemeral fix, a list of interfaces and a prefix",
+    yaml: `firewall: { ${NO_META}, external_interface: [ens5, ens6, wg+] }`,
+    family: 4,
+    table: "nat",
+    expected: ["ens5", "ens6", "wg+"].map((i) => `-A DOCKINIT-POSTROUTING -o ${i} ${FIX}`),
+  },
+  {
+    name: "ephemeral fix, an IPv6 source listed: rewritten as listed, no mark",
+    yaml: `ephemeral_ports: { sources: [172.17.0.0/16, 'fd00:1::/64'] }\nfirewall: { ${NO_META} }`,
+    family: 6,
+    table: "nat",
+    expected: [...NOT_EXT, `-A DOCKINIT-POSTROUTING -s fd00:1::/64 ${FIX}`],
   },
   {
     name: "ephemeral fix, IPv4 sources leave IPv6 alone",
@@ -155,7 +187,20 @@ const cases: { name: string; yaml: string; family: 4 | 6; table: "nat" | "filter
     expected: [
       "-A DOCKINIT-PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 9000 -j DNAT --to-destination 198.51.100.10:80",
       "-A DOCKINIT-OUTPUT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 9000 -j DNAT --to-destination 198.51.100.10:80",
-      "-A DOCKINIT-POSTROUTING -d 198.51.100.10/32 -o @EXT_IF@ -p tcp -m conntrack --ctstate DNAT -m tcp --dport 80 -j MASQUERADE",
+      ...NOT_EXT,
+      "-A DOCKINIT-POSTROUTING -d 198.51.100.10/32 -p tcp -m conntrack --ctstate DNAT -m tcp --dport 80 -j MASQUERADE",
+    ],
+  },
+  {
+    name: "port forward on configured interfaces: its masquerade on each",
+    yaml: "firewall: { containers: { block_metadata: false }, external_interface: [ens5, ens6] }\nephemeral_ports: { enabled: false }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]",
+    family: 4,
+    table: "nat",
+    expected: [
+      "-A DOCKINIT-PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 9000 -j DNAT --to-destination 198.51.100.10:80",
+      "-A DOCKINIT-OUTPUT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 9000 -j DNAT --to-destination 198.51.100.10:80",
+      "-A DOCKINIT-POSTROUTING -d 198.51.100.10/32 -o ens5 -p tcp -m conntrack --ctstate DNAT -m tcp --dport 80 -j MASQUERADE",
+      "-A DOCKINIT-POSTROUTING -d 198.51.100.10/32 -o ens6 -p tcp -m conntrack --ctstate DNAT -m tcp --dport 80 -j MASQUERADE",
     ],
   },
 ];
@@ -254,7 +299,16 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     const c = nftChains("  containers: { block_metadata: true, block: [10.0.0.0/8], egress_allow: [198.51.100.0/24] }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]");
     expect(c.prerouting).toEqual(["type nat hook prerouting priority dstnat - 10; policy accept;", "fib daddr type local tcp dport 9000 dnat ip to 198.51.100.10:80"]);
     expect(c.output).toEqual(["type nat hook output priority -110; policy accept;", "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 9000 dnat ip to 198.51.100.10:80"]);
-    expect(c.postrouting?.[1]).toBe('ip daddr 198.51.100.10/32 oifname "@EXT_IF@" ct status dnat tcp dport 80 masquerade');
+    expect(c.postrouting).toEqual([
+      "type nat hook postrouting priority srcnat - 10; policy accept;",
+      'oifname "lo" accept',
+      'oifname "docker*" accept',
+      'oifname "br-*" accept',
+      'oifname "veth*" accept',
+      "ip daddr 198.51.100.10/32 ct status dnat tcp dport 80 masquerade",
+      "meta nfproto ipv4 tcp sport 32768-61000 masquerade to :49152-61000",
+      "%NAT6%meta nfproto ipv6 tcp sport 32768-61000 masquerade to :49152-61000",
+    ]);
     // No reply accept of its own: an nftables accept is not final, iptables' FORWARD has the forward's accept (forwardAccepts).
     expect(c.forward?.slice(1)).toEqual([
       "ct state invalid drop",
@@ -267,10 +321,10 @@ describe("nftables backend: every policy in table inet dockinit, drops before Do
     ]);
   });
 
-  it("the ruleset loaded before Docker has the policies and sets but no nat chain, and no external interface", () => {
+  it("the ruleset loaded before Docker has the policies and sets but no nat chain, nothing that depends on Docker's IPv6 NAT", () => {
     const { model } = loadConfigString("version: 1\nfirewall: { backend: nftables, published: { default: deny }, containers: { egress_allow: [198.51.100.0/24] } }\nport_forwards: [{ listen: 9000, to: '198.51.100.10:80' }]\n");
     const plan = planFirewall(model!);
-    expect(plan.nftPolicies).not.toContain("@EXT_IF@");
+    expect(plan.nftPolicies).not.toContain("%NAT6%");
     expect(plan.nftPolicies).not.toMatch(/hook (prerouting|postrouting|output)/);
     expect(plan.nftPolicies).toContain("hook forward");
     expect(plan.nftPolicies).toContain("hook input");
@@ -289,7 +343,9 @@ describe("dockinit explain", () => {
     for (const line of text.split("\n").filter((l) => l.startsWith("-A DOCKINIT"))) {
       expect(line, line).toMatch(/ {4}# \S/);
     }
-    expect(text).not.toContain("@EXT_IF@");
+    expect(text).not.toContain("%NAT6%");
+    expect(text).toContain("(backend iptables, external interfaces: ens5)");
+    expect(text).toContain("-A DOCKINIT-POSTROUTING -o ens5 -p tcp -m tcp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000    # rewrite tcp source ports 32768-61000 to 49152-61000 on the way out on ens5 (IPv6: loaded while Docker NATs IPv6)\n");
     expect(text).toContain("-A DOCKINIT-USER -s 203.0.113.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -j RETURN    # published port 8080/tcp: allow from 203.0.113.0/24\n");
   });
 });
@@ -305,7 +361,7 @@ describe("dockinit explain, nftables backend", () => {
     expect(ruleLines.length).toBeGreaterThan(10);
     for (const line of ruleLines) expect(line, line).toMatch(/\S {4}# \S/);
     // Without the comments it is exactly what the script loads.
-    expect(table.replace(/ {4}# .*$/gm, "")).toBe(planFirewall(model!).nft.replaceAll("@EXT_IF@", "ens5"));
+    expect(table.replace(/ {4}# .*$/gm, "")).toBe(planFirewall(model!).nft.replaceAll("%NAT6%", ""));
     expect(text).not.toContain("## iptables");
     expect(text).toContain('oifname "docker*" return    # to a container: not egress');
   });

@@ -34,7 +34,7 @@ const BENIGN: Record<string, string> = {
   "ephemeral_ports.protocols[]": "tcp",
   "ephemeral_ports.sources[]": "any",
   "firewall.backend": "iptables",
-  "firewall.external_interface": "auto",
+  "firewall.external_interface": "benign0",
   "firewall.published.default": "allow",
   "firewall.published.rules[].protocol": "tcp",
   "firewall.published.rules[].allow[]": "any",
@@ -54,6 +54,15 @@ const BENIGN: Record<string, string> = {
   "launch_template.region": "eu-west-1",
   "launch_template.source_version": "$Latest",
 };
+
+/**
+ * Fields whose value is also a word of the firewall's rules (an interface
+ * name: `-o NAME`, `oifname "NAME"`), inside the script's quoted
+ * here-documents, where no shell reads it: there it may stand as itself, and
+ * anywhere else only as one quoted word (the sh helper's quoting of a name
+ * the schema accepted is the name in single quotes).
+ */
+const RULE_WORDS = new Set(["firewall.external_interface"]);
 
 interface Outcome {
   field: string;
@@ -99,7 +108,7 @@ function check(field: (typeof STRING_FIELDS)[number], payload: string, valueYaml
   // The harmless value is distinctive, so the reference is rewritten (not the
   // render: a payload's quoted form, '' for the empty string, can occur in the
   // scripts by itself).
-  else if ((payload.includes("\0") ? ownText(reference) : ownText(reference).split(shellQuote(benign ?? "benign")).join(shellQuote(payload))) !== ownText(rendered.bundle)) {
+  else if ((payload.includes("\0") ? ownText(reference) : RULE_WORDS.has(field.field) ? ownText(reference).split(benign!).join(payload) : ownText(reference).split(shellQuote(benign ?? "benign")).join(shellQuote(payload))) !== ownText(rendered.bundle)) {
     out.problems.push("the value changed dockinit's own scripts or units other than as one quoted word");
   }
   if (!isString) return out;

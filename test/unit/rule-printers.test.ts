@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { Cidr } from "../../src/config/net.js";
 import { iptablesLine } from "../../src/render/print-iptables.js";
 import { nftLine } from "../../src/render/print-nft.js";
-import { EXT_IF, inFamily, type Rule } from "../../src/render/rule-model.js";
+import { inFamily, type Rule } from "../../src/render/rule-model.js";
 import { loadConfigString, planFirewall } from "../../src/index.js";
 
 const v4: Cidr = { family: 4, address: "203.0.113.0", prefix: 24, text: "203.0.113.0/24" };
@@ -14,16 +14,34 @@ const means = "words";
 
 const rows: { name: string; rule: Rule; iptables: string; nft: string }[] = [
   {
-    name: "source-port rewrite",
-    rule: { chain: "postrouting", match: [{ oif: EXT_IF }, { sport: { low: 32768, high: 61000 }, proto: "udp" }], verdict: { masquerade: { toPorts: { low: 49152, high: 61000 } } }, means },
-    iptables: "-A DOCKINIT-POSTROUTING -o @EXT_IF@ -p udp -m udp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000",
-    nft: 'oifname "@EXT_IF@" udp sport 32768-61000 masquerade to :49152-61000',
+    name: "source-port rewrite on a configured interface",
+    rule: { chain: "postrouting", match: [{ oif: "ens5" }, { sport: { low: 32768, high: 61000 }, proto: "udp" }], verdict: { masquerade: { toPorts: { low: 49152, high: 61000 } } }, means },
+    iptables: "-A DOCKINIT-POSTROUTING -o ens5 -p udp -m udp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000",
+    nft: 'oifname "ens5" udp sport 32768-61000 masquerade to :49152-61000',
+  },
+  {
+    name: "IPv4's rewrite on every external interface: the family in nft, the table in iptables",
+    rule: { chain: "postrouting", match: [{ family: 4 }, { sport: { low: 32768, high: 61000 }, proto: "tcp" }], verdict: { masquerade: { toPorts: { low: 49152, high: 61000 } } }, means },
+    iptables: "-A DOCKINIT-POSTROUTING -p tcp -m tcp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000",
+    nft: "meta nfproto ipv4 tcp sport 32768-61000 masquerade to :49152-61000",
+  },
+  {
+    name: "IPv6's rewrite, loaded only while Docker NATs IPv6: the line carries the script's mark",
+    rule: { chain: "postrouting", match: [{ family: 6 }, { oif: "ens+" }, { sport: { low: 32768, high: 61000 }, proto: "tcp" }], verdict: { masquerade: { toPorts: { low: 49152, high: 61000 } } }, means, when: "docker-nat6" },
+    iptables: "%NAT6%-A DOCKINIT-POSTROUTING -o ens+ -p tcp -m tcp --sport 32768:61000 -j MASQUERADE --to-ports 49152-61000",
+    nft: '%NAT6%meta nfproto ipv6 oifname "ens*" tcp sport 32768-61000 masquerade to :49152-61000',
+  },
+  {
+    name: "not an external interface: accept ends dockinit's nat base chain (Docker's still runs)",
+    rule: { chain: "postrouting", match: [{ oif: "veth+" }], verdict: { pass: true }, means },
+    iptables: "-A DOCKINIT-POSTROUTING -o veth+ -j RETURN",
+    nft: 'oifname "veth*" accept',
   },
   {
     name: "basic options hoisted in -s -d -i -o -p order, whatever the rule's order",
-    rule: { chain: "postrouting", match: [{ oif: EXT_IF }, { src: v4 }, { sport: { low: 1, high: 1 }, proto: "tcp" }], verdict: { masquerade: {} }, means },
-    iptables: "-A DOCKINIT-POSTROUTING -s 203.0.113.0/24 -o @EXT_IF@ -p tcp -m tcp --sport 1 -j MASQUERADE",
-    nft: 'oifname "@EXT_IF@" ip saddr 203.0.113.0/24 tcp sport 1 masquerade',
+    rule: { chain: "postrouting", match: [{ oif: "ens5" }, { src: v4 }, { sport: { low: 1, high: 1 }, proto: "tcp" }], verdict: { masquerade: {} }, means },
+    iptables: "-A DOCKINIT-POSTROUTING -s 203.0.113.0/24 -o ens5 -p tcp -m tcp --sport 1 -j MASQUERADE",
+    nft: 'oifname "ens5" ip saddr 203.0.113.0/24 tcp sport 1 masquerade',
   },
   {
     name: "IPv4-mapped IPv6 as glibc prints it, DNAT to a bracketed address",
@@ -98,6 +116,7 @@ describe("one rule, two printers", () => {
     ["an IPv6 destination", { dst: v6 }, [6]],
     ["ICMPv4", { proto: "icmp" }, [4]],
     ["an IPv6 egress set", { set: { kind: "egress", family: 6 } }, [6]],
+    ["IPv6 by name", { family: 6 }, [6]],
     ["nothing family-specific", { ct: { state: "invalid" } }, [4, 6]],
   ] as const)("%s is loaded for IPv%s", (_name, match, families) => {
     const rule = { chain: "forward", match: [match], verdict: { drop: true }, means } as Rule;

@@ -232,25 +232,13 @@ describe.skipIf(!HOST_IPV6).each(BACKENDS)("%s backend: status names what is mis
   it("apply-policies, then a failed apply: status fails with NAT_NOT_LOADED (not 'all rules in place')", async () => {
     const host = new Host();
     expect((await host.run(A, ["apply-policies"])).code).toBe(0);
-    // apply fails before it loads anything: no default route for the external interface.
-    host.h.hook("ip", "handled=1");
+    // apply fails: the kernel refuses the whole table (its nat chains in it), nothing is loaded.
+    host.h.hook(backend === "nftables" ? "nft" : "iptables-restore", backend === "nftables" ? 'if [ "$reads" = 1 ] && grep -q postrouting "$rec.stdin"; then rc=1; handled=1; fi' : 'if grep -q "^\\*nat" "$rec.stdin"; then rc=1; handled=1; fi');
     expect((await host.run(A, ["apply"])).code).toBe(1);
     const { code, json } = await statusJson(host, A);
     expect(code).toBe(1);
     expect(codes(json)).toContain("NAT_NOT_LOADED");
     expect(json.problems.find((p) => p.code === "NAT_NOT_LOADED")!.message).toMatch(/apply has not run since apply-policies, or it failed/);
-  });
-
-  it("the external interface changed since apply: INTERFACE_CHANGED names both", async () => {
-    const host = new Host();
-    expect((await host.run(A, ["apply"])).code).toBe(0);
-    host.route("eth1");
-    const { code, json } = await statusJson(host, A);
-    expect(code).toBe(1);
-    expect(codes(json)).toContain("INTERFACE_CHANGED");
-    expect(json.problems.find((p) => p.code === "INTERFACE_CHANGED")!.message).toMatch(/apply used external interface eth0, the external interface is now eth1/);
-    host.route("eth0");
-    expect((await statusJson(host, A)).code).toBe(0);
   });
 
   it("a rule of dockinit's changed since apply: TABLE_CHANGED", async () => {
@@ -328,7 +316,7 @@ describe.skipIf(!HOST_IPV6)("iptables backend: each jump problem has its code", 
     const host = await applied();
     unlinkSync(join(host.h.state, "v4-nat.want"));
     const { json } = await statusJson(host, A);
-    expect(json.problems).toEqual([{ code: "RULES_NOT_LOADED", message: "IPv4 nat: this configuration's rules were not loaded by apply" }]);
+    expect(json.problems).toEqual([{ code: "RULES_NOT_LOADED", message: "IPv4 nat: this configuration's rules were not loaded by apply (or Docker's IPv6 NAT changed)" }]);
   });
 
   it("an ipset gone: SET_MISSING", async () => {

@@ -299,6 +299,9 @@ export async function createLightBridge(topo: Topology): Promise<LightBridge> {
     await runInOk(container, "ip", ["-6", "addr", "add", `${ADDR.containerV6}/64`, "dev", "eth0", "nodad"]);
     await runInOk(container, "ip", ["-6", "route", "add", "default", "via", ADDR.bridgeV6]);
     await runInOk(host, "ip6tables", ["-t", "nat", "-A", "POSTROUTING", "-s", ADDR.bridgeSubnetV6, "!", "-o", "docker0", "-j", "MASQUERADE"]);
+    // Docker with its IPv6 NAT on (ip6tables) creates this chain when it
+    // starts: what dockinit-firewall reads to load its IPv6 rewrite.
+    await runInOk(host, "ip6tables", ["-t", "nat", "-N", "DOCKER"]);
     bridge.containerV6 = ADDR.containerV6;
   }
   return bridge;
