@@ -358,7 +358,8 @@ export function planRollout(req: RolloutRequest, facts: RolloutFacts): RolloutPl
 const AUTO_SCALING = { name: "Auto Scaling", iam: "autoscaling" };
 
 /** Thrown inside this module only; converted to a result at the API boundary. */
-class CallFailed extends Error {
+/** A failure already mapped to words (verify.ts throws and catches it too). */
+export class CallFailed extends Error {
   constructor(readonly failure: AwsFailure) {
     super(failure.message);
   }

@@ -11,6 +11,7 @@ import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
 import { announceRegion, canConfirm, configFileOptions, noConfirmation, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, takeConfigArgument, thousands, type CliIO } from "./io.js";
 import { chooseGroups, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
+import { registerVerifyCommand } from "./verify-commands.js";
 
 interface AwsOpts {
   config?: string;
@@ -228,6 +229,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
   });
 
   registerRolloutCommand(program, io, setExit, (opts, needsTemplate) => prepare("rollout", opts, needsTemplate), parseVersionSelector);
+  registerVerifyCommand(program, io, setExit, (opts) => prepare("verify", opts, false));
 }
 
 function diffSummary(d: DiffOutcome): string {
