@@ -76,7 +76,12 @@ export interface HostStatus {
 
 /** Text from an instance reaches a terminal: no control characters, bounded length. */
 export function clean(text: unknown, max = 200): string {
-  const s = String(text ?? "").replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, " ").trim();
+  const s = String(text ?? "")
+    // Escape sequences whole, then any control or bidirectional character left: the instance wrote them.
+    // eslint-disable-next-line no-control-regex
+    .replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, "")
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, " ").trim();
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 

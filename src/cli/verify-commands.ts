@@ -6,6 +6,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import type { LoadResult } from "../api.js";
 import type { Bundle } from "../bundle/render-bundle.js";
 import type { InstanceReport, VerifyReport } from "../aws/verify.js";
+import { parsePollInterval } from "./rollout-commands.js";
 import { announceRegion, configFileOptions, EXIT, json, REGION_HELP, takeConfigArgument, type CliIO } from "./io.js";
 
 /** Two minutes: SSM delivers to an online agent in seconds; a host's status takes under one. */
@@ -19,6 +20,7 @@ interface VerifyFlags {
   instanceIds?: string[];
   document?: string;
   timeout?: number;
+  pollInterval?: number;
   region?: string;
   profile?: string;
 }
@@ -90,6 +92,7 @@ export function registerVerifyCommand(
     .option("--instance-ids <ids>", "ask exactly these instances (comma-separated), compared with this configuration's bundle", parseInstanceIds)
     .option("--document <name>", "run this SSM Command document (no parameters; the README gives one that runs only the status) instead of AWS-RunShellScript")
     .option("--timeout <seconds>", `how long to wait for the answers (default ${DEFAULT_TIMEOUT_SECONDS})`, parseTimeout)
+    .option("--poll-interval <seconds>", "seconds before the first look at the answers; it grows to 10 between looks (default 2)", parsePollInterval)
     .option("--region <region>", REGION_HELP)
     .option("--profile <name>", "AWS profile (default: AWS_PROFILE)")
     .option("--json", "machine-readable output on stdout")
@@ -129,7 +132,7 @@ export function registerVerifyCommand(
       try {
         const timeout = opts.timeout ?? DEFAULT_TIMEOUT_SECONDS;
         if (!opts.json) io.stderr(`dockinit: asking via SSM (${opts.document ?? v.RUN_SHELL_SCRIPT}); waiting up to ${timeout} s for the answers\n`);
-        const result = await v.verifyFleet({ ec2, asg, ssm }, { templateName, groups, instanceIds, configBundle: bundleIdOf(bundle), document: opts.document, timeoutMs: timeout * 1000 });
+        const result = await v.verifyFleet({ ec2, asg, ssm }, { templateName, groups, instanceIds, configBundle: bundleIdOf(bundle), document: opts.document, timeoutMs: timeout * 1000, ...(opts.pollInterval ? { firstPollMs: opts.pollInterval * 1000 } : {}) });
         if (!result.ok) {
           const regionNote = result.failure.kind === "not-found" && ssmSettings.regionSource !== "sdk" ? ` (region from ${ssmSettings.regionSource})` : "";
           io.stderr(`dockinit: ${result.failure.message}${regionNote}\n`);
