@@ -443,14 +443,16 @@ async function gatherTargets(ec2: EC2Client, asg: AutoScalingClient, ctx: Ctx, t
 }
 
 /** PingStatus of each managed instance (DescribeInstanceInformation, 50 ids a call, every page). */
-async function pingStatus(ssm: SSMClient, ctx: Ctx, ids: string[]): Promise<Map<string, string>> {
+async function pingStatus(ssm: SSMClient, ctx: Ctx, ids: string[], clock: Clock): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (let i = 0; i < ids.length; i += INFO_BATCH) {
     const chunk = ids.slice(i, i + INFO_BATCH);
     let token: string | undefined;
     do {
-      const page = await call(ctx, SSM, "DescribeInstanceInformation", "the instances", () =>
-        ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: chunk }], MaxResults: INFO_BATCH, ...(token ? { NextToken: token } : {}) })),
+      const next = token;
+      const page = await patiently(ctx, "DescribeInstanceInformation", () =>
+        ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: "InstanceIds", Values: chunk }], MaxResults: INFO_BATCH, ...(next ? { NextToken: next } : {}) })),
+        clock,
       );
       for (const info of page.InstanceInformationList ?? []) if (info.InstanceId) out.set(info.InstanceId, info.PingStatus ?? "Unknown");
       token = page.NextToken;
@@ -460,7 +462,13 @@ async function pingStatus(ssm: SSMClient, ctx: Ctx, ids: string[]): Promise<Map<
 }
 
 /** Calls that AWS throttled are tried again, waiting longer each time, until the deadline. */
-async function patiently<T>(ctx: Ctx, operation: string, send: () => Promise<T>, clock: { sleep: (ms: number) => Promise<void>; now: () => number; deadline: number }): Promise<T> {
+interface Clock {
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+  deadline: number;
+}
+
+async function patiently<T>(ctx: Ctx, operation: string, send: () => Promise<T>, clock: Clock): Promise<T> {
   let wait = 1000;
   for (;;) {
     try {
@@ -486,7 +494,10 @@ export async function verifyFleet(clients: { ec2: EC2Client; asg: AutoScalingCli
     const templates = new Templates(clients.ec2, ctx);
     const targets = await gatherTargets(clients.ec2, clients.asg, ctx, templates, opts, notes);
     const reports = new Map<string, InstanceReport>();
-    const ping = targets.length > 0 ? await pingStatus(clients.ssm, ctx, targets.map((t) => t.instanceId)) : new Map<string, string>();
+    // The deadline counts from here: asking SSM who is online is part of the wait.
+    const deadline = now() + opts.timeoutMs;
+    const clock: Clock = { sleep, now, deadline };
+    const ping = targets.length > 0 ? await pingStatus(clients.ssm, ctx, targets.map((t) => t.instanceId), clock) : new Map<string, string>();
     const online: Target[] = [];
     for (const t of targets) {
       const p = ping.get(t.instanceId);
@@ -496,8 +507,6 @@ export async function verifyFleet(clients: { ec2: EC2Client; asg: AutoScalingCli
       else online.push(t);
     }
 
-    const deadline = now() + opts.timeoutMs;
-    const clock = { sleep, now, deadline };
     const commands: { id: string; instances: Set<string> }[] = [];
     const seconds = Math.max(MIN_DELIVERY_SECONDS, Math.ceil(opts.timeoutMs / 1000));
     for (let i = 0; i < online.length; i += SEND_BATCH) {

@@ -1,0 +1,247 @@
+// `dockinit verify` end to end: the built binary, the real SDK clients.
+//
+// What answers what:
+// - moto 5.2.5's server: EC2 (launch templates and their versions' UserData,
+//   the instances' aws:ec2launchtemplate:version tags) and Auto Scaling (groups
+//   with InService instances it launched, each with the version it was
+//   launched from). moto cannot launch from a version that has UserData (an
+//   assertion in its launch-template model), so the instances are launched
+//   from version 1 (no UserData) and the versions with bundles come after:
+//   which is also the fleet verify is for (instances behind their group).
+// - test/support/ssm-fake.ts: SSM's DescribeInstanceInformation, SendCommand,
+//   ListCommandInvocations and GetCommandInvocation as SSM behaves (an
+//   invocation that does not exist right after SendCommand, Pending →
+//   InProgress → Success/Failed, the output limits, throttling); each
+//   instance answers what the test says: the status JSON of a host in place,
+//   drifted, on another bundle, a script that predates --json, no agent.
+// The binary gets AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL_AUTO_SCALING
+// (moto) and AWS_ENDPOINT_URL_SSM (the fake).
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
+import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { renderBundle } from "../../src/api.js";
+import { bundleIdOf } from "../../src/bundle/bundle-id.js";
+import { loadConfigString } from "../../src/index.js";
+import { REPO } from "../support/fixtures.js";
+import { skipUnlessMoto, startMoto, type MotoServer } from "../support/moto.js";
+import { SsmFake } from "../support/ssm-fake.js";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+const skip = skipUnlessMoto();
+const BIN = join(REPO, "bin", "dockinit.cjs");
+const REGION = "us-east-1";
+const CONFIG = ["version: 1", "name: build-runner", "launch_template:", "  name: build-runner", `  region: ${REGION}`, ""].join("\n");
+const FAST = ["--poll-interval", "0.05", "--timeout", "30"];
+const OLD = "a".repeat(64);
+const NEW = "b".repeat(64);
+/** The bundle this configuration renders: what --instance-ids compares with. */
+const CONFIG_BUNDLE = bundleIdOf(renderBundle(loadConfigString(CONFIG)).bundle!);
+
+const b64 = (b: string | Buffer) => Buffer.from(b).toString("base64");
+/** UserData as dockinit renders it: the firewall script in a cloud-config, with its BUNDLE_ID line. */
+const userData = (id: string) => `#cloud-config\nwrite_files:\n  - path: /usr/local/sbin/dockinit-firewall\n    permissions: "0755"\n    content: |\n      #!/bin/bash\n      readonly BUNDLE_ID='${id}'\n`;
+
+function status(over: Record<string, unknown> = {}): string {
+  return `${JSON.stringify({
+    version: 1,
+    ok: true,
+    backend: "iptables",
+    backend_reason: "Docker 20.10 programs iptables",
+    bundle: NEW,
+    loaded_bundle: NEW,
+    problems: [],
+    docker: { version: "20.10.24", firewall_backend: "iptables" },
+    reapplied: { count: 0, last: null, reason: null },
+    checked_at: "2026-12-06T12:00:00Z",
+    ...over,
+  })}\n`;
+}
+
+describe.skipIf(skip)("verify against moto (templates, groups, instances) and the SSM fake", () => {
+  let moto: MotoServer;
+  let ssm: SsmFake;
+  let ssmEndpoint: string;
+  let dir: string;
+  let ec2: EC2Client;
+  let asg: AutoScalingClient;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    ssm = new SsmFake();
+    ssmEndpoint = await ssm.start();
+    const credentials = { accessKeyId: "testing", secretAccessKey: "testing" };
+    ec2 = new EC2Client({ region: REGION, endpoint: moto.endpoint, credentials });
+    asg = new AutoScalingClient({ region: REGION, endpoint: moto.endpoint, credentials });
+  });
+  afterAll(async () => {
+    ec2?.destroy();
+    asg?.destroy();
+    await ssm?.stop();
+    await moto?.stop();
+  });
+
+  /** Group name → its InService instance ids, in moto's order. */
+  let fleet: Record<string, string[]>;
+
+  /**
+   * build-runner: version 1 (no UserData: what the instances were launched
+   * from), 2 (bundle OLD, gzip, as push sends a large bundle), 3 (bundle NEW).
+   * Groups: web ($Latest = 3, 7 instances), batch (pinned to 2, 1 instance),
+   * and other (another template, never asked).
+   */
+  beforeEach(async () => {
+    await moto.reset();
+    ssm.reset();
+    dir = mkdtempSync(join(tmpdir(), "dockinit-verify-"));
+    writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
+    await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: "build-runner", LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.micro" } }));
+    await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: "other-template", LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.micro" } }));
+    const group = (name: string, n: number, template = "build-runner") =>
+      asg.send(new CreateAutoScalingGroupCommand({ AutoScalingGroupName: name, MinSize: 0, MaxSize: 10, DesiredCapacity: n, AvailabilityZones: [`${REGION}a`], LaunchTemplate: { LaunchTemplateName: template, Version: "1" } }));
+    await group("web", 7);
+    await group("batch", 1);
+    await group("other", 1, "other-template");
+    await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: "build-runner", SourceVersion: "1", LaunchTemplateData: { UserData: b64(gzipSync(userData(OLD))) } }));
+    await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: "build-runner", SourceVersion: "1", LaunchTemplateData: { UserData: b64(userData(NEW)) } }));
+    await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: "web", LaunchTemplate: { LaunchTemplateName: "build-runner", Version: "$Latest" } }));
+    await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: "batch", LaunchTemplate: { LaunchTemplateName: "build-runner", Version: "2" } }));
+    const groups = (await asg.send(new DescribeAutoScalingGroupsCommand({}))).AutoScalingGroups ?? [];
+    fleet = Object.fromEntries(groups.map((g) => [g.AutoScalingGroupName!, (g.Instances ?? []).filter((i) => i.LifecycleState === "InService").map((i) => i.InstanceId!)]));
+    return () => rmSync(dir, { recursive: true, force: true });
+  });
+
+  const env = () => ({
+    PATH: process.env.PATH,
+    HOME: dir,
+    NO_COLOR: "1",
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_ENDPOINT_URL_EC2: moto.endpoint,
+    AWS_ENDPOINT_URL_AUTO_SCALING: moto.endpoint,
+    AWS_ENDPOINT_URL_SSM: ssmEndpoint,
+  });
+
+  /** The built binary, without blocking this process (the SSM fake answers from its event loop). Bounded by 60 s. */
+  function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...env(), ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    return new Promise((resolve) =>
+      child.once("close", (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      }),
+    );
+  }
+
+  /** Every instance of web in place on NEW, batch's on OLD. */
+  function allInPlace() {
+    for (const id of fleet.web!) ssm.hosts.set(id, { kind: "answers", stdout: status() });
+    ssm.hosts.set(fleet.batch![0]!, { kind: "answers", stdout: status({ bundle: OLD, loaded_bundle: OLD }) });
+  }
+
+  it.skipIf(!existsSync(BIN))("every instance in place on its group's version (web: $Latest = 3, batch: 2): exit 0, one line each on a pipe; the other template's group is not asked", async () => {
+    allInPlace();
+    const r = await run(["verify", ...FAST]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(8);
+    for (const id of fleet.web!) expect(lines).toContain(`${id} in-place group=web from=v1 bundle bbbbbbbbbbbb, backend iptables`);
+    expect(lines).toContain(`${fleet.batch![0]} in-place group=batch from=v1 bundle aaaaaaaaaaaa, backend iptables`);
+    expect(r.stderr).toContain("dockinit: 8 instances: 8 in place\n");
+    // One SendCommand (8 instances; up to 50 a call) of AWS-RunShellScript running the status.
+    expect(ssm.sent).toHaveLength(1);
+    expect(ssm.sent.flatMap((s) => s.instanceIds).sort()).toEqual([...fleet.web!, ...fleet.batch!].sort());
+    expect(ssm.sent.every((s) => s.documentName === "AWS-RunShellScript" && s.parameters?.commands?.[0] === "dockinit-firewall status --json" && s.maxErrors === "100%")).toBe(true);
+    expect(ssm.sent.flatMap((s) => s.instanceIds)).not.toContain(fleet.other![0]);
+  });
+
+  it.skipIf(!existsSync(BIN))("each kind of instance classified: in place, drifted (with its re-apply), another bundle (version 2's), predates verify, failed, no agent, agent offline, delivery timed out; exit 1", async () => {
+    const [inPlace, drifted, older, predates, failed, noAgent, offline] = fleet.web!;
+    ssm.hosts.set(inPlace!, { kind: "answers", stdout: status() });
+    ssm.hosts.set(drifted!, {
+      kind: "answers",
+      exitCode: 1,
+      stdout: status({ ok: false, problems: [{ code: "RULES_MISSING", message: "filter DOCKER-USER has no dockinit jump" }], reapplied: { count: 3, last: "2026-12-06T11:58:00Z", reason: "rules flushed" } }),
+    });
+    ssm.hosts.set(older!, { kind: "answers", stdout: status({ bundle: OLD, loaded_bundle: OLD }) });
+    // A script from before --json: it prints its text status, longer than the plugin output's 2,500 characters.
+    ssm.hosts.set(predates!, { kind: "answers", stdout: `dockinit-firewall: all rules in place (backend iptables)\n${"  rule ok\n".repeat(400)}` });
+    ssm.hosts.set(failed!, { kind: "answers", exitCode: 127, stdout: "", stderr: `${"x".repeat(3000)}\n` });
+    void noAgent; // not registered with SSM
+    ssm.hosts.set(offline!, { kind: "offline", pingStatus: "ConnectionLost" });
+    ssm.hosts.set(fleet.batch![0]!, { kind: "undelivered", statusDetails: "DeliveryTimedOut" });
+    const r = await run(["verify", ...FAST, "--json"]);
+    expect(r.status, r.stderr).toBe(1);
+    const out = JSON.parse(r.stdout) as { ok: boolean; counts: Record<string, number>; instances: { instanceId: string; verdict: string; detail: string; bundleVersion?: number; launchedFrom?: number }[] };
+    const verdict = (id: string) => out.instances.find((i) => i.instanceId === id)!;
+    expect(out.ok).toBe(false);
+    expect(verdict(inPlace!).verdict).toBe("in-place");
+    expect(verdict(drifted!)).toMatchObject({ verdict: "drifted", detail: "RULES_MISSING: filter DOCKER-USER has no dockinit jump; re-applied 3×, last 2026-12-06T11:58:00Z (rules flushed)" });
+    expect(verdict(older!)).toMatchObject({ verdict: "another-bundle", bundleVersion: 2, launchedFrom: 1, detail: "runs bundle aaaaaaaaaaaa (build-runner version 2), expected bbbbbbbbbbbb" });
+    expect(verdict(predates!)).toMatchObject({ verdict: "another-bundle", detail: "another bundle (predates verify): dockinit-firewall: all rules in place (backend iptables)" });
+    expect(verdict(failed!).verdict).toBe("failed");
+    expect(verdict(failed!).detail).toMatch(/^Failed, exit 127: x{100}/);
+    expect(verdict(noAgent!)).toMatchObject({ verdict: "unreachable", detail: expect.stringMatching(/^not managed by SSM/) });
+    expect(verdict(offline!)).toMatchObject({ verdict: "unreachable", detail: "SSM agent ConnectionLost" });
+    expect(verdict(fleet.batch![0]!)).toMatchObject({ verdict: "unreachable", detail: "SSM: DeliveryTimedOut" });
+    expect(out.counts).toEqual({ "in-place": 1, drifted: 1, "another-bundle": 2, unreachable: 3, failed: 1 });
+    // No command to the instances SSM does not have online.
+    expect(ssm.sent.flatMap((s) => s.instanceIds)).not.toContain(noAgent);
+    expect(ssm.sent.flatMap((s) => s.instanceIds)).not.toContain(offline);
+    // The failed one was read whole (GetCommandInvocation), after the list showed it ended.
+    expect(ssm.actions).toContain("GetCommandInvocation");
+  });
+
+  it.skipIf(!existsSync(BIN))("--instance-ids: those instances, compared with the configuration's own bundle", async () => {
+    const [a, b] = fleet.web!;
+    ssm.hosts.set(a!, { kind: "answers", stdout: status({ bundle: CONFIG_BUNDLE, loaded_bundle: CONFIG_BUNDLE }) });
+    ssm.hosts.set(b!, { kind: "answers", stdout: status() });
+    const r = await run(["verify", "--instance-ids", `${a},${b}`, ...FAST]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toContain(`${a} in-place group=- from=- bundle ${CONFIG_BUNDLE.slice(0, 12)}`);
+    expect(r.stdout).toContain(`${b} another-bundle group=- from=- runs bundle bbbbbbbbbbbb (build-runner version 3), expected ${CONFIG_BUNDLE.slice(0, 12)}`);
+  });
+
+  it.skipIf(!existsSync(BIN))("--auto-scaling-group batch --document NAME: that group only, the document with no parameters", async () => {
+    allInPlace();
+    const r = await run(["verify", "--auto-scaling-group", "batch", "--document", "DockinitFirewallStatus", ...FAST]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(ssm.sent).toEqual([expect.objectContaining({ instanceIds: fleet.batch, documentName: "DockinitFirewallStatus" })]);
+    expect(ssm.sent[0]!.parameters).toBeUndefined();
+  });
+
+  it.skipIf(!existsSync(BIN))("SSM throttling every second call, the SDK's own retries off (AWS_MAX_ATTEMPTS=1): verify backs off and still gets every answer", async () => {
+    allInPlace();
+    ssm.throttleEvery = { actions: new Set(["DescribeInstanceInformation", "SendCommand", "ListCommandInvocations", "GetCommandInvocation"]), n: 2 };
+    const r = await run(["verify", ...FAST], { AWS_MAX_ATTEMPTS: "1" });
+    expect(ssm.throttled).toBeGreaterThanOrEqual(2);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain("8 in place");
+  });
+
+  it.skipIf(!existsSync(BIN))("an unknown document is an AWS error: exit 3", async () => {
+    allInPlace();
+    const r = await run(["verify", "--document", "NoSuchDocument", ...FAST]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/SendCommand failed \(InvalidDocument\): Document NoSuchDocument does not exist/);
+  });
+
+  it.skipIf(!existsSync(BIN))("a group with no instances: exit 1, nothing is in place", async () => {
+    await asg.send(new CreateAutoScalingGroupCommand({ AutoScalingGroupName: "empty", MinSize: 0, MaxSize: 1, DesiredCapacity: 0, AvailabilityZones: [`${REGION}a`], LaunchTemplate: { LaunchTemplateName: "build-runner", Version: "3" } }));
+    const r = await run(["verify", "--auto-scaling-group", "empty", ...FAST]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("no instances to verify");
+    expect(ssm.sent).toEqual([]);
+  });
+});
