@@ -17,7 +17,9 @@
 //   characters, StandardOutputContent/StandardErrorContent at 24,000.
 // - `throttleEvery`: every Nth call of the named actions fails with
 //   ThrottlingException (proves back-off end to end).
-// Each instance answers what the test says (its stdout, stderr and exit code).
+// Each instance answers what the test says (its stdout, stderr and exit code)
+// when the command the document runs is the status; any other command fails
+// there with exit 127, as a shell would.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 export type FakeHost =
@@ -33,6 +35,8 @@ interface Invocation {
   instanceId: string;
   /** Looks so far: 0 = not yet existing. */
   looks: number;
+  /** The shell lines the document runs. */
+  commands: string[];
 }
 
 export interface SentCommand {
@@ -46,7 +50,8 @@ export interface SentCommand {
 
 const PLUGIN_OUTPUT_LIMIT = 2500;
 const CONTENT_LIMIT = 24_000;
-export const KNOWN_DOCUMENTS = new Set(["AWS-RunShellScript", "DockinitFirewallStatus"]);
+/** What a host's shell runs as the status: anything else is "command not found" there. */
+const STATUS = /^(\/usr\/local\/sbin\/)?dockinit-firewall status --json$/;
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -70,6 +75,8 @@ export class SsmFake {
   /** Managed instances and what each does; an instance not here has no agent (not managed). */
   readonly hosts = new Map<string, FakeHost>();
   readonly sent: SentCommand[] = [];
+  /** Command documents of the account (name → its runCommand lines); AWS-RunShellScript is always there and takes `commands`. */
+  readonly documents = new Map<string, string[]>();
   /** Every action that reached the fake, in order. */
   readonly actions: string[] = [];
   throttleEvery: { actions: Set<string>; n: number } | undefined;
@@ -98,6 +105,7 @@ export class SsmFake {
 
   reset(): void {
     this.hosts.clear();
+    this.documents.clear();
     this.sent.length = 0;
     this.actions.length = 0;
     this.invocations.clear();
@@ -168,13 +176,14 @@ export class SsmFake {
     const ids = (input.InstanceIds ?? []) as string[];
     if (ids.length === 0 || ids.length > 50) throw new Fail("ValidationException", `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to 50`);
     const documentName = String(input.DocumentName ?? "");
-    if (!KNOWN_DOCUMENTS.has(documentName)) throw new Fail("InvalidDocument", `Document ${documentName} does not exist in your account`);
+    if (documentName !== "AWS-RunShellScript" && !this.documents.has(documentName)) throw new Fail("InvalidDocument", `Document ${documentName} does not exist in your account`);
     const parameters = input.Parameters as Record<string, string[]> | undefined;
     if (documentName === "AWS-RunShellScript" && !parameters?.commands?.length) throw new Fail("InvalidParameters", "commands is required");
     if (documentName !== "AWS-RunShellScript" && parameters && Object.keys(parameters).length > 0) throw new Fail("InvalidParameters", `document ${documentName} takes no parameters`);
     const commandId = `00000000-0000-4000-8000-${String(++this.counter).padStart(12, "0")}`;
     this.sent.push({ commandId, instanceIds: ids, documentName, ...(parameters ? { parameters } : {}), timeoutSeconds: input.TimeoutSeconds as number | undefined, maxErrors: input.MaxErrors as string | undefined });
-    for (const id of ids) this.invocations.set(`${commandId}/${id}`, { commandId, instanceId: id, looks: 0 });
+    const commands = documentName === "AWS-RunShellScript" ? parameters!.commands! : this.documents.get(documentName)!;
+    for (const id of ids) this.invocations.set(`${commandId}/${id}`, { commandId, instanceId: id, looks: 0, commands });
     return { Command: { CommandId: commandId, DocumentName: documentName, InstanceIds: ids, Status: "Pending", TargetCount: ids.length } };
   }
 
@@ -185,6 +194,11 @@ export class SsmFake {
     if (inv.looks <= 1) return { Status: "Pending", StatusDetails: "Pending", ResponseCode: -1, stdout: "", stderr: "" };
     if (inv.looks === 2) return { Status: "InProgress", StatusDetails: "InProgress", ResponseCode: -1, stdout: "", stderr: "" };
     if (host.kind === "undelivered") return { Status: host.statusDetails === "DeliveryTimedOut" ? "TimedOut" : "Failed", StatusDetails: host.statusDetails, ResponseCode: -1, stdout: "", stderr: "" };
+    // The host answers as told only when what runs is the status; anything else is not there.
+    if (inv.commands.length !== 1 || !STATUS.test(inv.commands[0]!)) {
+      const first = (inv.commands[0] ?? "").split(" ")[0];
+      return { Status: "Failed", StatusDetails: "Failed", ResponseCode: 127, stdout: "", stderr: `_script.sh: line 1: ${first}: command not found\n` };
+    }
     const code = host.exitCode ?? 0;
     return { Status: code === 0 ? "Success" : "Failed", StatusDetails: code === 0 ? "Success" : "Failed", ResponseCode: code, stdout: host.stdout, stderr: host.stderr ?? "" };
   }

@@ -30,6 +30,9 @@ import { loadConfigString } from "../../src/index.js";
 import { REPO } from "../support/fixtures.js";
 import { skipUnlessMoto, startMoto, type MotoServer } from "../support/moto.js";
 import { SsmFake } from "../support/ssm-fake.js";
+import { InstanceRefreshFake } from "../support/refresh-fake.js";
+import { commandLines, readmeBlocks } from "../support/readme.js";
+import { parse as parseYaml } from "yaml";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -42,6 +45,10 @@ const OLD = "a".repeat(64);
 const NEW = "b".repeat(64);
 /** The bundle this configuration renders: what --instance-ids compares with. */
 const CONFIG_BUNDLE = bundleIdOf(renderBundle(loadConfigString(CONFIG)).bundle!);
+
+/** The README's section on verify: its commands, the least-privilege document, how to create it, the IAM policy. */
+const README = readmeBlocks().filter((b) => b.section === "Verifying the fleet");
+const README_DOCUMENT = parseYaml(README.find((b) => b.lang === "yaml")!.code) as { schemaVersion: string; mainSteps: { action: string; inputs: { runCommand: string[] } }[] };
 
 const b64 = (b: string | Buffer) => Buffer.from(b).toString("base64");
 /** UserData as dockinit renders it: the firewall script in a cloud-config, with its BUNDLE_ID line. */
@@ -70,11 +77,20 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
   let dir: string;
   let ec2: EC2Client;
   let asg: AutoScalingClient;
+  /** In front of moto, forwarding everything: which EC2 and Auto Scaling actions verify calls. */
+  let ec2Seen: InstanceRefreshFake;
+  let asgSeen: InstanceRefreshFake;
+  let ec2Endpoint: string;
+  let asgEndpoint: string;
 
   beforeAll(async () => {
     moto = await startMoto();
     ssm = new SsmFake();
     ssmEndpoint = await ssm.start();
+    ec2Seen = new InstanceRefreshFake(moto.endpoint);
+    asgSeen = new InstanceRefreshFake(moto.endpoint);
+    ec2Endpoint = await ec2Seen.start();
+    asgEndpoint = await asgSeen.start();
     const credentials = { accessKeyId: "testing", secretAccessKey: "testing" };
     ec2 = new EC2Client({ region: REGION, endpoint: moto.endpoint, credentials });
     asg = new AutoScalingClient({ region: REGION, endpoint: moto.endpoint, credentials });
@@ -83,6 +99,8 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
     ec2?.destroy();
     asg?.destroy();
     await ssm?.stop();
+    await ec2Seen?.stop();
+    await asgSeen?.stop();
     await moto?.stop();
   });
 
@@ -98,6 +116,10 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
   beforeEach(async () => {
     await moto.reset();
     ssm.reset();
+    ec2Seen.reset();
+    asgSeen.reset();
+    // The account has the README's least-privilege document.
+    ssm.documents.set("DockinitFirewallStatus", README_DOCUMENT.mainSteps[0]!.inputs.runCommand);
     dir = mkdtempSync(join(tmpdir(), "dockinit-verify-"));
     writeFileSync(join(dir, "dockinit.yaml"), CONFIG);
     await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: "build-runner", LaunchTemplateData: { ImageId: "ami-12c6146b", InstanceType: "t3.micro" } }));
@@ -123,8 +145,8 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
     AWS_ACCESS_KEY_ID: "testing",
     AWS_SECRET_ACCESS_KEY: "testing",
     AWS_EC2_METADATA_DISABLED: "true",
-    AWS_ENDPOINT_URL_EC2: moto.endpoint,
-    AWS_ENDPOINT_URL_AUTO_SCALING: moto.endpoint,
+    AWS_ENDPOINT_URL_EC2: ec2Endpoint,
+    AWS_ENDPOINT_URL_AUTO_SCALING: asgEndpoint,
     AWS_ENDPOINT_URL_SSM: ssmEndpoint,
   });
 
@@ -243,5 +265,69 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("no instances to verify");
     expect(ssm.sent).toEqual([]);
+  });
+
+  describe("the README's examples", () => {
+    /** A README line as a user types it, `dockinit` being the built binary. */
+    function runLine(line: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+      const child = spawn("bash", ["-c", line.replace(/^dockinit\b/, '"$DOCKINIT"')], { cwd: dir, env: { ...env(), DOCKINIT: BIN }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+      child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      return new Promise((resolve) =>
+        child.once("close", (status) => {
+          clearTimeout(timer);
+          resolve({ status, stdout, stderr });
+        }),
+      );
+    }
+
+    it.skipIf(!existsSync(BIN))("each verify line, as written (the default 2 s polls), exits 0 on a fleet in place; the IAM policy names exactly the actions they call", async () => {
+      allInPlace();
+      // --instance-ids names two instances of the README: registered with SSM, running this configuration's bundle.
+      for (const id of ["i-0123456789abcdef0", "i-0fedcba9876543210"]) ssm.hosts.set(id, { kind: "answers", stdout: status({ bundle: CONFIG_BUNDLE, loaded_bundle: CONFIG_BUNDLE }) });
+      const lines = commandLines(README.find((b) => b.lang === "sh")!);
+      expect(lines).toHaveLength(4);
+      const ran: string[][] = [];
+      for (const line of lines) {
+        const before = ssm.sent.length;
+        const r = await runLine(line);
+        expect(r.status, `${line}\n${r.stdout}\n${r.stderr}`).toBe(0);
+        ran.push(ssm.sent.slice(before).flatMap((c) => c.instanceIds).sort());
+        if (line.includes("--json")) expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, counts: { "in-place": 7 } });
+      }
+      expect(ran).toEqual([[...fleet.web!, ...fleet.batch!].sort(), [...fleet.web!].sort(), ["i-0123456789abcdef0", "i-0fedcba9876543210"], [...fleet.web!, ...fleet.batch!].sort()]);
+      // The last line ran the README's document, which runs the status and nothing else.
+      expect(ssm.sent.at(-1)!.documentName).toBe("DockinitFirewallStatus");
+      expect(README_DOCUMENT.schemaVersion).toBe("2.2");
+      expect(README_DOCUMENT.mainSteps).toHaveLength(1);
+      expect(README_DOCUMENT.mainSteps[0]).toMatchObject({ action: "aws:runShellScript", inputs: { runCommand: ["/usr/local/sbin/dockinit-firewall status --json"] } });
+
+      // The IAM policy: every action verify called, and two it calls only in cases this fleet has not: DescribeTags (an
+      // instance whose launch version is not a number; moto always gives one) and GetCommandInvocation (an answer the
+      // list cuts or does not understand; the classification test above sees it called).
+      const policy = JSON.parse(README.find((b) => b.lang === "json")!.code) as { Statement: { Action: string | string[]; Resource: string | string[] }[] };
+      const allowed = policy.Statement.flatMap((st) => [st.Action].flat()).sort();
+      const seen = [...new Set([...ssm.actions.map((a) => `ssm:${a}`), ...ec2Seen.actions.map((a) => `ec2:${a}`), ...asgSeen.actions.map((a) => `autoscaling:${a}`)])];
+      expect(allowed).toEqual([...new Set([...seen, "ec2:DescribeTags", "ssm:GetCommandInvocation"])].sort());
+      const send = policy.Statement.find((st) => st.Action === "ssm:SendCommand")!;
+      expect(send.Resource).toContain("arn:aws:ssm:*:*:document/DockinitFirewallStatus");
+    }, 180_000);
+
+    it("the create-document line makes the document the --document line names, from the YAML above (no AWS CLI here: its shape is checked)", () => {
+      const create = commandLines(README.filter((b) => b.lang === "sh")[1]!);
+      expect(create).toEqual(["aws ssm create-document --name DockinitFirewallStatus --document-type Command --document-format YAML --content file://dockinit-firewall-status.yaml"]);
+      expect(commandLines(README.find((b) => b.lang === "sh")!).at(-1)).toBe("dockinit verify --document DockinitFirewallStatus");
+    });
+  });
+
+  it.skipIf(!existsSync(BIN))("a document that runs anything but the status gets no answer from the hosts (exit 127 there): failed", async () => {
+    allInPlace();
+    ssm.documents.set("SomethingElse", ["/usr/local/sbin/dockinit-firewall status"]);
+    const r = await run(["verify", "--auto-scaling-group", "batch", "--document", "SomethingElse", ...FAST]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/ failed group=batch from=v1 Failed, exit 127: _script\.sh: line 1: \/usr\/local\/sbin\/dockinit-firewall: command not found$/m);
   });
 });
