@@ -207,7 +207,7 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
     expect(r.status, r.stderr).toBe(1);
     const out = JSON.parse(r.stdout) as { ok: boolean; counts: Record<string, number>; instances: { instanceId: string; verdict: string; detail: string; bundleVersion?: number; launchedFrom?: number }[] };
     const verdict = (id: string) => out.instances.find((i) => i.instanceId === id)!;
-    expect(out.ok).toBe(false);
+    expect(out).toMatchObject({ ok: false });
     expect(verdict(inPlace!).verdict).toBe("in-place");
     expect(verdict(drifted!)).toMatchObject({ verdict: "drifted", detail: "RULES_MISSING: filter DOCKER-USER has no dockinit jump; re-applied 3×, last 2026-12-06T11:58:00Z (rules flushed)" });
     expect(verdict(older!)).toMatchObject({ verdict: "another-bundle", bundleVersion: 2, launchedFrom: 1, detail: "runs bundle aaaaaaaaaaaa (build-runner version 2), expected bbbbbbbbbbbb" });
