@@ -57,15 +57,17 @@ export function bundleIdOfUserData(base64: string | undefined): string | undefin
 }
 
 /**
- * The id of a bundle rendered here. The one place `verify` asks: the
- * manifest's bundleId once render puts it there (issue 29), else the
- * BUNDLE_ID line of the firewall script in its cloud-config, else — a render
- * whose script has no such line yet — the sha256 of its files, which no host
- * reports (so nothing is taken for in place by mistake).
+ * The id of a bundle rendered here: the one place `verify` asks. The render's
+ * own (issue 29: `bundle.bundleId` and manifest.json's `bundleId`, computed by
+ * render-bundle's bundleIdOf) when it has one, else the BUNDLE_ID line of the
+ * firewall script in its cloud-config, else — a render whose script has no
+ * such line — the sha256 of its files, which no host reports (so nothing is
+ * taken for in place by mistake). Once every render has the id, this is
+ * `bundle.bundleId`.
  */
-export function bundleIdOf(bundle: Pick<Bundle, "cloudConfig" | "files" | "manifest">): string {
-  const fromManifest = (bundle.manifest as unknown as { bundleId?: unknown }).bundleId;
-  if (typeof fromManifest === "string" && /^[0-9a-f]{64}$/.test(fromManifest)) return fromManifest;
+export function renderedBundleId(bundle: Pick<Bundle, "cloudConfig" | "files" | "manifest">): string {
+  const own = (bundle as unknown as { bundleId?: unknown }).bundleId ?? (bundle.manifest as unknown as { bundleId?: unknown }).bundleId;
+  if (typeof own === "string" && /^[0-9a-f]{64}$/.test(own)) return own;
   const inScript = findBundleId(bundle.cloudConfig);
   if (inScript) return inScript;
   const h = createHash("sha256");

@@ -121,7 +121,7 @@ export function registerVerifyCommand(
       }
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
       // bundle-id.js loads node:crypto and node:zlib: not at every start either.
-      const [lt, ro, v, { bundleIdOf }] = await Promise.all([import("../aws/launch-template.js"), import("../aws/rollout.js"), import("../aws/verify.js"), import("../bundle/bundle-id.js")]);
+      const [lt, ro, v, { renderedBundleId }] = await Promise.all([import("../aws/launch-template.js"), import("../aws/rollout.js"), import("../aws/verify.js"), import("../bundle/bundle-id.js")]);
       const region = loaded.model?.launchTemplate?.region;
       const flags = { region: opts.region, profile: opts.profile };
       const ssmSettings = v.resolveSsmClientSettings(flags, io.env, region);
@@ -132,7 +132,7 @@ export function registerVerifyCommand(
       try {
         const timeout = opts.timeout ?? DEFAULT_TIMEOUT_SECONDS;
         if (!opts.json) io.stderr(`dockinit: asking via SSM (${opts.document ?? v.RUN_SHELL_SCRIPT}); waiting up to ${timeout} s for the answers\n`);
-        const result = await v.verifyFleet({ ec2, asg, ssm }, { templateName, groups, instanceIds, configBundle: bundleIdOf(bundle), document: opts.document, timeoutMs: timeout * 1000, ...(opts.pollInterval ? { firstPollMs: opts.pollInterval * 1000 } : {}) });
+        const result = await v.verifyFleet({ ec2, asg, ssm }, { templateName, groups, instanceIds, configBundle: renderedBundleId(bundle), document: opts.document, timeoutMs: timeout * 1000, ...(opts.pollInterval ? { firstPollMs: opts.pollInterval * 1000 } : {}) });
         if (!result.ok) {
           const regionNote = result.failure.kind === "not-found" && ssmSettings.regionSource !== "sdk" ? ` (region from ${ssmSettings.regionSource})` : "";
           io.stderr(`dockinit: ${result.failure.message}${regionNote}\n`);

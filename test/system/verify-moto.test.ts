@@ -25,7 +25,7 @@ import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGr
 import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { renderBundle } from "../../src/api.js";
-import { bundleIdOf } from "../../src/bundle/bundle-id.js";
+import { renderedBundleId } from "../../src/bundle/bundle-id.js";
 import { loadConfigString } from "../../src/index.js";
 import { REPO } from "../support/fixtures.js";
 import { skipUnlessMoto, startMoto, type MotoServer } from "../support/moto.js";
@@ -44,7 +44,7 @@ const FAST = ["--poll-interval", "0.05", "--timeout", "30"];
 const OLD = "a".repeat(64);
 const NEW = "b".repeat(64);
 /** The bundle this configuration renders: what --instance-ids compares with. */
-const CONFIG_BUNDLE = bundleIdOf(renderBundle(loadConfigString(CONFIG)).bundle!);
+const CONFIG_BUNDLE = renderedBundleId(renderBundle(loadConfigString(CONFIG)).bundle!);
 
 /** The README's section on verify: its commands, the least-privilege document, how to create it, the IAM policy. */
 const README = readmeBlocks().filter((b) => b.section === "Verifying the fleet");

@@ -24,7 +24,7 @@ import {
 } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { bundleIdOf, bundleIdOfUserData, findBundleId } from "../../src/bundle/bundle-id.js";
+import { renderedBundleId, bundleIdOfUserData, findBundleId } from "../../src/bundle/bundle-id.js";
 import { classifyInvocation, parseHostStatus, resolveSsmClientSettings, verifyFleet, type Answer, type Target, type VerifyOptions } from "../../src/aws/verify.js";
 import { runCli } from "../../src/cli/main.js";
 import { renderBundle } from "../../src/api.js";
@@ -78,12 +78,13 @@ describe("the bundle id in a launch-template version's UserData", () => {
     expect(bundleIdOfUserData(b64(Buffer.from([0x1f, 0x8b, 1, 2, 3])))).toBeUndefined();
   });
 
-  it("bundleIdOf: the manifest's bundleId, else the script's line, else a hash of the files (which no host reports)", () => {
+  it("renderedBundleId: the manifest's bundleId, else the script's line, else a hash of the files (which no host reports)", () => {
     const bundle = renderBundle(loadConfigString("version: 1\n")).bundle!;
-    const id = bundleIdOf(bundle);
+    const id = renderedBundleId(bundle);
     expect(id).toMatch(/^[0-9a-f]{64}$/);
-    expect(bundleIdOf({ ...bundle, cloudConfig: cloudConfigWith(B2), manifest: bundle.manifest })).toBe(bundle.manifest && "bundleId" in bundle.manifest ? id : B2);
-    expect(bundleIdOf({ cloudConfig: "", files: bundle.files, manifest: { ...bundle.manifest, bundleId: B3 } as typeof bundle.manifest })).toBe(B3);
+    expect(renderedBundleId({ ...bundle, cloudConfig: cloudConfigWith(B2), manifest: bundle.manifest })).toBe(bundle.manifest && "bundleId" in bundle.manifest ? id : B2);
+    expect(renderedBundleId({ cloudConfig: "", files: bundle.files, manifest: { ...bundle.manifest, bundleId: B3 } as typeof bundle.manifest })).toBe(B3);
+    expect(renderedBundleId({ cloudConfig: "", files: bundle.files, manifest: bundle.manifest, bundleId: B1 } as Parameters<typeof renderedBundleId>[0])).toBe(B1);
   });
 });
 
