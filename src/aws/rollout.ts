@@ -665,7 +665,7 @@ export interface RefreshProgress {
 }
 
 export type WaitResult =
-  | { outcome: "successful" | "failed" | "interrupted"; progress: RefreshProgress[] }
+  | { outcome: "successful" | "failed" | "interrupted" | "guarded"; progress: RefreshProgress[] }
   | { outcome: "aws-error"; failure: AwsFailure; progress: RefreshProgress[] };
 
 export interface WaitOptions {
@@ -677,6 +677,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Called after every poll with every group's latest state. */
   onPoll: (progress: RefreshProgress[]) => void;
+  /** rollout --verify: after every poll; "stop" ends the wait ("guarded": it has rolled back or cancelled). */
+  guard?: (progress: RefreshProgress[]) => Promise<"stop" | undefined>;
 }
 
 export function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -753,6 +755,7 @@ export async function waitForRefreshes(client: AutoScalingClient, started: Start
     }
     const progress = snapshot();
     opts.onPoll(progress);
+    if (opts.guard && (await opts.guard(progress)) === "stop") return { outcome: "guarded", progress: snapshot() };
     if (progress.every((p) => SUCCEEDED.has(p.status))) return { outcome: "successful", progress };
     if (progress.every((p) => SUCCEEDED.has(p.status) || FAILED.has(p.status))) return { outcome: "failed", progress };
     await sleep(opts.pollMs, opts.signal);
