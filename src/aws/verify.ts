@@ -244,6 +244,12 @@ export function splitPluginOutput(output: string | undefined): { stdout: string;
 
 // ── Talking to AWS ────────────────────────────────────────────────────
 
+/** The bundle id in one version's UserData (rollout --verify's expected bundle); undefined when it has none. */
+export async function versionBundleId(ec2: EC2Client, templateId: string, version: number): Promise<string | undefined> {
+  const out = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: templateId, Versions: [String(version)] }));
+  return bundleIdOfUserData(out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.UserData);
+}
+
 const SSM = { name: "SSM", iam: "ssm" };
 
 const errorName = (err: unknown) => (typeof err === "object" && err !== null ? String((err as { name?: string }).name ?? "") : "");

@@ -323,13 +323,11 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     let guard: ((p: RefreshProgress[]) => Promise<"stop" | undefined>) | undefined;
     let ssm: { destroy(): void } | undefined;
     if (run.flags.verify) {
+      // Our modules only: the SDK is required by them (a bare import() of a package fails in the code-cached binary).
       const v = await import("../aws/verify.js");
-      const { bundleIdOfUserData } = await import("../bundle/bundle-id.js");
-      const { DescribeLaunchTemplateVersionsCommand } = await import("@aws-sdk/client-ec2");
       let expected: string | undefined;
       try {
-        const out = await c.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: plan.templateId, Versions: [String(plan.version)] }));
-        expected = bundleIdOfUserData(out.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.UserData);
+        expected = await v.versionBundleId(c.ec2, plan.templateId, plan.version);
       } catch (err) {
         return reportFailure(io, run.json, aws.lt.describeAwsError(err, { operation: "DescribeLaunchTemplateVersions", templateName: plan.templateName, region: plan.region, version: String(plan.version), command: "rollout" }), c.settings);
       }

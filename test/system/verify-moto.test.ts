@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from "@aws-sdk/client-auto-scaling";
-import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, EC2Client, ModifyLaunchTemplateCommand } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { renderBundle } from "../../src/api.js";
 import { renderedBundleId } from "../../src/bundle/bundle-id.js";
@@ -329,5 +329,62 @@ describe.skipIf(skip)("verify against moto (templates, groups, instances) and th
     const r = await run(["verify", "--auto-scaling-group", "batch", "--document", "SomethingElse", ...FAST]);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/ failed group=batch from=v1 Failed, exit 127: _script\.sh: line 1: \/usr\/local\/sbin\/dockinit-firewall: command not found$/m);
+  });
+
+  describe("rollout --verify: the refresh fake stands in for AWS's refresh", () => {
+    // moto reports every instance of a group as launched from its template's
+    // default version (its model reads default_version_number), and cannot
+    // launch from a version with UserData. So when the refresh reaches its 50 %
+    // checkpoint, the fake's hook makes version 4 the default: from then on
+    // web's instances are on version 4, as the refresh's new instances would be.
+    const NEWER = "e".repeat(64);
+    let moved = false;
+    beforeEach(async () => {
+      moved = false;
+      writeFileSync(join(dir, "dockinit.yaml"), `${CONFIG}rollout:\n  checkpoints: [50, 100]\n`);
+      await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateName: "build-runner", SourceVersion: "1", LaunchTemplateData: { UserData: b64(userData(NEWER)) } }));
+      await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: "web", LaunchTemplate: { LaunchTemplateName: "build-runner", Version: "3" } }));
+      asgSeen.scripts.set("web", [
+        { status: "InProgress", percentage: 0, instancesToUpdate: 7 },
+        { status: "InProgress", percentage: 50, instancesToUpdate: 4, reason: "Waiting at checkpoint 50%" },
+        { status: "InProgress", percentage: 50, instancesToUpdate: 4, reason: "Waiting at checkpoint 50%" },
+        { status: "Baking", percentage: 100, instancesToUpdate: 0 },
+        { status: "Successful", percentage: 100, instancesToUpdate: 0 },
+      ]);
+      asgSeen.onPoll = async (_r, state) => {
+        if (state.percentage !== 50 || moved) return;
+        moved = true;
+        await ec2.send(new ModifyLaunchTemplateCommand({ LaunchTemplateName: "build-runner", DefaultVersion: "4" }));
+      };
+    });
+    const rollout = () => run(["rollout", "--yes", "--verify", "--version", "4", "--auto-scaling-group", "web", "--poll-interval", "0.05"]);
+    const web = () => (fleet.web ?? []).sort();
+
+    it.skipIf(!existsSync(BIN))("the new instances come up on another bundle: rolled back at the first checkpoint, each said, exit 1", async () => {
+      for (const id of web()) ssm.hosts.set(id, { kind: "answers", stdout: status() }); // version 3's bundle, not 4's
+      const r = await rollout();
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(1);
+      expect(r.stdout).toMatch(/^note: --verify: each new instance is asked through SSM .*raised for it: checkpoint_delay 0 -> 120 s, bake_time 0 -> 120 s$/m);
+      for (const id of web()) expect(r.stderr).toContain(`dockinit: ${id} (web) is not in place: another-bundle: runs bundle bbbbbbbbbbbb (build-runner version 3), expected eeeeeeeeeeee`);
+      expect(r.stderr).toMatch(/^dockinit: rolling back the refresh of web /m);
+      const refresh = asgSeen.refreshes.at(-1)!;
+      expect(asgSeen.state(refresh).status).toBe("RollbackSuccessful");
+      // Rolled back at the checkpoint: it never reached Baking.
+      expect(refresh.polls).toBeLessThanOrEqual(3);
+      expect(Number(refresh.request.get("Preferences.CheckpointDelay"))).toBeGreaterThanOrEqual(120);
+      expect(Number(refresh.request.get("Preferences.BakeTime"))).toBeGreaterThanOrEqual(120);
+      // Nothing was asked before the instances were on version 4.
+      expect(ssm.sent.flatMap((c) => c.instanceIds).sort()).toEqual(web());
+    }, 120_000);
+
+    it.skipIf(!existsSync(BIN))("the new instances in place on version 4's bundle: the refresh goes on to Successful, exit 0", async () => {
+      for (const id of web()) ssm.hosts.set(id, { kind: "answers", stdout: status({ bundle: NEWER, loaded_bundle: NEWER }) });
+      const r = await rollout();
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+      for (const id of web()) expect(r.stderr).toContain(`dockinit: verified: ${id} (web) in place`);
+      expect(asgSeen.state(asgSeen.refreshes.at(-1)!).status).toBe("Successful");
+      // Each new instance asked once.
+      expect(ssm.sent.flatMap((c) => c.instanceIds).sort()).toEqual(web());
+    }, 120_000);
   });
 });
