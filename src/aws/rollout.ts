@@ -55,7 +55,7 @@ export const ACTIVE: ReadonlySet<string> = new Set(["Pending", "InProgress", "Ba
 // ── Inputs, facts and the plan ────────────────────────────────────────
 
 /** The preferences, as dockinit.yaml's rollout: section and the flags give them. */
-export type RolloutPreferences = Omit<RolloutSettings, "autoScalingGroups">;
+export type RolloutPreferences = Omit<RolloutSettings, "autoScalingGroups" | "verify">;
 
 export type VersionChoice =
   /** The version `push` just made (or would make, for a dry run). */

@@ -176,7 +176,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       return setExit(EXIT.usage);
     }
     // push --rollout --verify that rollout would refuse: refused before the push, not after a version was made.
-    if (opts.rollout && opts.verify && loaded.model) {
+    if (opts.rollout && (opts.verify ?? loaded.model?.rollout.verify) && loaded.model) {
       const merged = mergePreferences(loaded.model.rollout, {});
       const checked = "error" in merged ? merged : verifyPreferences(merged.preferences);
       if ("error" in checked) {

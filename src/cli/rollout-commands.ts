@@ -264,11 +264,13 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
   }
   let preferences = merged.preferences;
   let raised: string[] = [];
-  if (run.flags.verify && run.flags.wait === false) {
+  // --verify, else rollout.verify.
+  const verifying = run.flags.verify ?? config.verify;
+  if (verifying && run.flags.wait === false) {
     io.stderr("dockinit: --verify checks the new instances while it waits: it cannot go with --no-wait; nothing started\n");
     return EXIT.usage;
   }
-  if (run.flags.verify) {
+  if (verifying) {
     const v = verifyPreferences(preferences);
     if ("error" in v) {
       io.stderr(`dockinit: ${v.error}; nothing started\n`);
@@ -284,7 +286,7 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     const facts = await aws.ro.gatherRolloutFacts(c.ec2, c.asg, request);
     if (!facts.ok) return reportFailure(io, run.json, facts.failure, c.settings);
     const plan = aws.ro.planRollout(request, facts.facts);
-    if (run.flags.verify) plan.notes.push(verifyNote(raised));
+    if (verifying) plan.notes.push(verifyNote(raised));
     // A group that does not exist is a typo to fix, not a plan to read: the error alone.
     const missingGroup = plan.problems.some((p) => p.kind === "group-not-found");
     if (run.json) io.stdout(`${JSON.stringify({ event: "plan", dryRun: run.dryRun, ...plan })}\n`);
@@ -322,7 +324,7 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     // --verify: the bundle the rolled-out version carries, known before anything starts.
     let guard: ((p: RefreshProgress[]) => Promise<"stop" | undefined>) | undefined;
     let ssm: { destroy(): void } | undefined;
-    if (run.flags.verify) {
+    if (verifying) {
       // Our modules only: the SDK is required by them (a bare import() of a package fails in the code-cached binary).
       const v = await import("../aws/verify.js");
       let expected: string | undefined;

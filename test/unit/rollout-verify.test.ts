@@ -147,6 +147,16 @@ describe("rollout --verify", () => {
     expect(asg.commandCalls(CancelInstanceRefreshCommand)).toHaveLength(1);
   });
 
+  it("rollout.verify: true in dockinit.yaml does what --verify does", async () => {
+    writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nname: build-runner\nlaunch_template:\n  name: build-runner\n  region: eu-west-1\nrollout:\n  checkpoints: [50, 100]\n  verify: true\n");
+    answer = status(OLD);
+    const r = await cli(["rollout", "--yes", ...FAST]);
+    expect(r.code).toBe(1);
+    expect(asg.commandCalls(RollbackInstanceRefreshCommand)).toHaveLength(1);
+    writeFileSync(join(dir, "dockinit.yaml"), "version: 1\nname: build-runner\nlaunch_template:\n  name: build-runner\n  region: eu-west-1\nrollout:\n  verify: true\n");
+    expect((await cli(["rollout", "--yes", ...FAST])).code).toBe(2);
+  });
+
   it("a version whose UserData has no bundle id: refused before the refresh starts", async () => {
     ec2.on(DescribeLaunchTemplateVersionsCommand).resolves({ LaunchTemplateVersions: [{ LaunchTemplateId: T.id, VersionNumber: 4, LaunchTemplateData: { ImageId: "ami-0abc", UserData: "" } }] });
     const r = await cli(["rollout", "--yes", "--verify", ...FAST]);
