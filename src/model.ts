@@ -116,6 +116,8 @@ export interface RolloutSettings {
   autoRollback: "auto" | boolean;
   protectedInstances: "wait" | "refresh" | "ignore";
   standbyInstances: "wait" | "terminate" | "ignore";
+  /** rollout --verify by default. */
+  verify: boolean;
 }
 
 /** How the model reads files a config refers to (`source:`, part `file:`). */
@@ -476,6 +478,7 @@ export function buildModel(config: Config, files: FileReader): { model?: Model; 
       autoRollback: config.rollout.auto_rollback,
       protectedInstances: config.rollout.protected_instances,
       standbyInstances: config.rollout.standby_instances,
+      verify: config.rollout.verify,
     },
   };
   return { model, diagnostics: diags };

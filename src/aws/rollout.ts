@@ -55,7 +55,7 @@ export const ACTIVE: ReadonlySet<string> = new Set(["Pending", "InProgress", "Ba
 // ── Inputs, facts and the plan ────────────────────────────────────────
 
 /** The preferences, as dockinit.yaml's rollout: section and the flags give them. */
-export type RolloutPreferences = Omit<RolloutSettings, "autoScalingGroups">;
+export type RolloutPreferences = Omit<RolloutSettings, "autoScalingGroups" | "verify">;
 
 export type VersionChoice =
   /** The version `push` just made (or would make, for a dry run). */
@@ -358,7 +358,8 @@ export function planRollout(req: RolloutRequest, facts: RolloutFacts): RolloutPl
 const AUTO_SCALING = { name: "Auto Scaling", iam: "autoscaling" };
 
 /** Thrown inside this module only; converted to a result at the API boundary. */
-class CallFailed extends Error {
+/** A failure already mapped to words (verify.ts throws and catches it too). */
+export class CallFailed extends Error {
   constructor(readonly failure: AwsFailure) {
     super(failure.message);
   }
@@ -664,7 +665,7 @@ export interface RefreshProgress {
 }
 
 export type WaitResult =
-  | { outcome: "successful" | "failed" | "interrupted"; progress: RefreshProgress[] }
+  | { outcome: "successful" | "failed" | "interrupted" | "guarded"; progress: RefreshProgress[] }
   | { outcome: "aws-error"; failure: AwsFailure; progress: RefreshProgress[] };
 
 export interface WaitOptions {
@@ -676,6 +677,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Called after every poll with every group's latest state. */
   onPoll: (progress: RefreshProgress[]) => void;
+  /** rollout --verify: after every poll; "stop" ends the wait ("guarded": it has rolled back or cancelled). */
+  guard?: (progress: RefreshProgress[]) => Promise<"stop" | undefined>;
 }
 
 export function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -752,6 +755,7 @@ export async function waitForRefreshes(client: AutoScalingClient, started: Start
     }
     const progress = snapshot();
     opts.onPoll(progress);
+    if (opts.guard && (await opts.guard(progress)) === "stop") return { outcome: "guarded", progress: snapshot() };
     if (progress.every((p) => SUCCEEDED.has(p.status))) return { outcome: "successful", progress };
     if (progress.every((p) => SUCCEEDED.has(p.status) || FAILED.has(p.status))) return { outcome: "failed", progress };
     await sleep(opts.pollMs, opts.signal);

@@ -10,7 +10,9 @@ import type { Bundle } from "../bundle/render-bundle.js";
 import { hasErrors } from "../config/errors.js";
 import type { AwsFailure, DiffOutcome, Ec2ClientSettings, PushOutcome } from "../aws/launch-template.js";
 import { announceRegion, canConfirm, configFileOptions, noConfirmation, EXIT, json, pickConfig, printDiagnostics, REGION_HELP, takeConfigArgument, thousands, type CliIO } from "./io.js";
-import { chooseGroups, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
+import { chooseGroups, mergePreferences, registerRolloutCommand, rolloutOptions, runRollout, type RolloutFlags } from "./rollout-commands.js";
+import { verifyPreferences } from "./rollout-verify.js";
+import { registerVerifyCommand } from "./verify-commands.js";
 
 interface AwsOpts {
   config?: string;
@@ -24,7 +26,7 @@ interface DiffOpts extends AwsOpts {
   version?: string;
 }
 
-interface PushOpts extends AwsOpts, Pick<RolloutFlags, "autoScalingGroup" | "yes" | "pollInterval"> {
+interface PushOpts extends AwsOpts, Pick<RolloutFlags, "autoScalingGroup" | "yes" | "pollInterval" | "verify"> {
   sourceVersion?: string;
   rollout?: boolean;
   /** undefined: neither --set-default nor --no-set-default (dockinit.yaml decides). */
@@ -173,6 +175,15 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
       io.stderr(`dockinit: push --rollout would roll out to every group that uses the template; ${noConfirmation(io)}: pass --yes (or name the groups with --auto-scaling-group); nothing pushed\n`);
       return setExit(EXIT.usage);
     }
+    // push --rollout --verify that rollout would refuse: refused before the push, not after a version was made.
+    if (opts.rollout && (opts.verify ?? loaded.model?.rollout.verify) && loaded.model) {
+      const merged = mergePreferences(loaded.model.rollout, {});
+      const checked = "error" in merged ? merged : verifyPreferences(merged.preferences);
+      if ("error" in checked) {
+        io.stderr(`dockinit: ${checked.error}; nothing pushed\n`);
+        return setExit(EXIT.usage);
+      }
+    }
     quietSdkNodeVersionWarning();
     const aws = await import("../aws/launch-template.js");
     const settings = awsSettings(aws, opts, loaded);
@@ -208,6 +219,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
         yes: opts.yes,
         wait: command.getOptionValueSource("wait") === "cli" ? false : undefined,
         pollInterval: opts.pollInterval,
+        verify: opts.verify,
         region: opts.region,
         profile: opts.profile,
         json: opts.json,
@@ -228,6 +240,7 @@ export function registerAwsCommands(program: Command, io: CliIO, setExit: (code:
   });
 
   registerRolloutCommand(program, io, setExit, (opts, needsTemplate) => prepare("rollout", opts, needsTemplate), parseVersionSelector);
+  registerVerifyCommand(program, io, setExit, (opts) => prepare("verify", opts, false));
 }
 
 function diffSummary(d: DiffOutcome): string {

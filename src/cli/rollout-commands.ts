@@ -13,6 +13,7 @@ import type { GroupActionResult, RefreshProgress, RolloutPlan, RolloutPreference
 import { rolloutSchema } from "../config/schema.js";
 import type { RolloutSettings } from "../model.js";
 import { loadDefaultConfig } from "../api.js";
+import { verifyGuard, verifyNote, verifyPreferences } from "./rollout-verify.js";
 import { announceRegion, canConfirm, configFileOptions, configGiven, EXIT, noConfirmation, pickConfig, REGION_HELP, takeConfigArgument, type CliIO } from "./io.js";
 
 /** The flags `rollout` (and, for the subset it has, `push --rollout`) takes. */
@@ -29,6 +30,8 @@ export interface RolloutFlags {
   yes?: boolean;
   json?: boolean;
   pollInterval?: number;
+  /** rollout --verify: ask each new instance, roll back at the first not in place. */
+  verify?: boolean;
   region?: string;
   profile?: string;
 }
@@ -63,7 +66,8 @@ export function rolloutOptions(cmd: Command): Command {
     .option("--auto-scaling-group <name>", "a group to refresh (repeat for more; default: rollout.auto_scaling_groups, else every group that uses the template)", collect)
     .option("--yes", "start without asking, also on groups found by template (needed without a terminal)")
     .option("--no-wait", "exit 0 once every refresh has started")
-    .option("--poll-interval <seconds>", `seconds between progress checks (default ${DEFAULT_POLL_SECONDS})`, parsePollInterval);
+    .option("--poll-interval <seconds>", `seconds between progress checks (default ${DEFAULT_POLL_SECONDS})`, parsePollInterval)
+    .option("--verify", "ask each new instance through SSM whether its firewall is in place (as `dockinit verify`); roll back at the first that is not (needs checkpoints)");
 }
 
 /** Config settings with the flags on top, checked with the schema's own rules; a string is a usage error. */
@@ -258,13 +262,31 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     io.stderr(`dockinit: ${merged.error}\n`);
     return EXIT.usage;
   }
-  const request: RolloutRequest = { templateName: run.templateName, version: run.version, ...chooseGroups(run.flags, config), preferences: merged.preferences };
+  let preferences = merged.preferences;
+  let raised: string[] = [];
+  // --verify, else rollout.verify.
+  const verifying = run.flags.verify ?? config.verify;
+  if (verifying && run.flags.wait === false) {
+    io.stderr("dockinit: --verify checks the new instances while it waits: it cannot go with --no-wait; nothing started\n");
+    return EXIT.usage;
+  }
+  if (verifying) {
+    const v = verifyPreferences(preferences);
+    if ("error" in v) {
+      io.stderr(`dockinit: ${v.error}; nothing started\n`);
+      return EXIT.usage;
+    }
+    preferences = v.preferences;
+    raised = v.raised;
+  }
+  const request: RolloutRequest = { templateName: run.templateName, version: run.version, ...chooseGroups(run.flags, config), preferences };
   const aws = await loadAws();
   const c = clients(aws, io, run.flags, run.loaded);
   try {
     const facts = await aws.ro.gatherRolloutFacts(c.ec2, c.asg, request);
     if (!facts.ok) return reportFailure(io, run.json, facts.failure, c.settings);
     const plan = aws.ro.planRollout(request, facts.facts);
+    if (verifying) plan.notes.push(verifyNote(raised));
     // A group that does not exist is a typo to fix, not a plan to read: the error alone.
     const missingGroup = plan.problems.some((p) => p.kind === "group-not-found");
     if (run.json) io.stdout(`${JSON.stringify({ event: "plan", dryRun: run.dryRun, ...plan })}\n`);
@@ -299,19 +321,42 @@ export async function runRollout(io: CliIO, run: RolloutRun): Promise<number> {
     // From the first start on, Ctrl-C stops only the waiting: a rollout cut
     // between two StartInstanceRefresh calls would leave some groups started
     // and no word of which. So the starts finish, then it stops (exit 130).
+    // --verify: the bundle the rolled-out version carries, known before anything starts.
+    let guard: ((p: RefreshProgress[]) => Promise<"stop" | undefined>) | undefined;
+    let ssm: { destroy(): void } | undefined;
+    if (verifying) {
+      // Our modules only: the SDK is required by them (a bare import() of a package fails in the code-cached binary).
+      const v = await import("../aws/verify.js");
+      let expected: string | undefined;
+      try {
+        expected = await v.versionBundleId(c.ec2, plan.templateId, plan.version);
+      } catch (err) {
+        return reportFailure(io, run.json, aws.lt.describeAwsError(err, { operation: "DescribeLaunchTemplateVersions", templateName: plan.templateName, region: plan.region, version: String(plan.version), command: "rollout" }), c.settings);
+      }
+      if (!expected) {
+        io.stderr(`dockinit: --verify: ${plan.templateName} version ${plan.version} carries no dockinit bundle id (no BUNDLE_ID line in its UserData), so no instance could be found in place on it; nothing started\n`);
+        return EXIT.invalid;
+      }
+      const client = v.createSsmClient(v.resolveSsmClientSettings({ region: run.flags.region, profile: run.flags.profile }, io.env, run.loaded.model?.launchTemplate?.region));
+      ssm = client;
+      guard = verifyGuard(io, { ec2: c.ec2, asg: c.asg, ssm: client, ro: aws.ro, v, ...(run.flags.pollInterval ? { firstPollMs: run.flags.pollInterval * 1000 } : {}) }, plan, expected, run.json);
+    }
     const interrupt = new AbortController();
     const release = io.onInterrupt?.(() => interrupt.abort()) ?? (() => undefined);
     try {
-      return await startAndWait(io, run, aws, c.asg, plan, interrupt.signal);
+      return await startAndWait(io, run, aws, c.asg, plan, interrupt.signal, guard);
     } finally {
       release();
+      ssm?.destroy();
     }
   } finally {
     c.destroy();
   }
 }
 
-async function startAndWait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient, plan: RolloutPlan, interrupted: AbortSignal): Promise<number> {
+type Guard = (p: RefreshProgress[]) => Promise<"stop" | undefined>;
+
+async function startAndWait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient, plan: RolloutPlan, interrupted: AbortSignal, guard?: Guard): Promise<number> {
   const start = await aws.ro.startRefreshes(asg, plan);
   for (const s of start.started) {
     if (run.json) io.stdout(`${JSON.stringify({ event: "started", ...s })}\n`);
@@ -342,16 +387,17 @@ async function startAndWait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScali
     // Ctrl-C while the starts finished: they are running; say so by the exit code.
     return interrupted.aborted ? EXIT.interrupted : EXIT.ok;
   }
-  return await wait(io, run, aws, asg, plan, start.started, interrupted);
+  return await wait(io, run, aws, asg, plan, start.started, interrupted, guard);
 }
 
-async function wait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient, plan: RolloutPlan, started: StartedRefresh[], interrupted: AbortSignal): Promise<number> {
+async function wait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient, plan: RolloutPlan, started: StartedRefresh[], interrupted: AbortSignal, guard?: Guard): Promise<number> {
   const view = new ProgressView(io, run.json ? "json" : io.stdoutIsTTY ? "tty" : "lines");
   // An abort that came while starting ends the wait before its first poll.
   const result = await aws.ro.waitForRefreshes(asg, started, plan.region, {
     pollMs: (run.flags.pollInterval ?? DEFAULT_POLL_SECONDS) * 1000,
     signal: interrupted,
     onPoll: (p) => view.update(p),
+    ...(guard ? { guard } : {}),
   });
   view.finish(result.progress);
   const emit = (value: Record<string, unknown>) => run.json && io.stdout(`${JSON.stringify({ event: "result", ...value, progress: result.progress })}\n`);
@@ -375,8 +421,13 @@ async function wait(io: CliIO, run: RolloutRun, aws: Aws, asg: AutoScalingClient
       emit({ ok: false });
       return EXIT.invalid;
     }
+    case "guarded": {
+      io.stderr("dockinit: --verify found a new instance not in place (above); the refresh is rolled back or cancelled as said\n");
+      emit({ ok: false, verified: false });
+      return EXIT.invalid;
+    }
     case "interrupted": {
-      io.stderr("dockinit: stopped waiting; the refreshes go on:\n");
+      io.stderr(`dockinit: stopped waiting; the refreshes go on${guard ? " unguarded: no new instance is verified from now on" : ""}:\n`);
       for (const s of started) io.stderr(followHint(s));
       emit({ ok: false, interrupted: true });
       return EXIT.interrupted;

@@ -369,6 +369,7 @@ export const rolloutSchema = z.prefault(
         z.enum(["wait", "terminate", "ignore"]).check(describe("instances in Standby: wait (AWS's default: an hour, then the refresh fails), terminate, ignore")),
         "wait",
       ),
+      verify: withDefault(z.boolean().check(describe("ask each new instance through SSM whether its firewall is in place (as dockinit verify) and roll back at the first that is not; needs checkpoints")), false),
     })
     .check(
       rule<{ min_healthy_percentage?: number; max_healthy_percentage?: number; checkpoints?: number[]; checkpoint_delay?: number }>((r, ctx) => {

@@ -55,6 +55,8 @@ export class InstanceRefreshFake {
   readonly refreshes: FakeRefresh[] = [];
   /** Every Auto Scaling action that reached the fake, answered here or forwarded. */
   readonly actions: string[] = [];
+  /** Called after each poll that moves a refresh, with its state then: a test's stand-in for what AWS does meanwhile (new instances). */
+  onPoll?: (r: FakeRefresh, state: RefreshState) => Promise<void>;
   private server?: Server;
   private counter = 0;
 
@@ -81,6 +83,7 @@ export class InstanceRefreshFake {
     this.startErrors.clear();
     this.refreshes.length = 0;
     this.actions.length = 0;
+    this.onPoll = undefined;
   }
 
   /** A refresh someone else started earlier, still in `status`. */
@@ -142,6 +145,7 @@ export class InstanceRefreshFake {
             const before = this.state(r).status;
             r.polls += 1;
             if (before !== "Successful" && this.state(r).status === "Successful") await this.applyDesired(r);
+            await this.onPoll?.(r, this.state(r));
           }
           const s = this.state(r);
           members.push(

@@ -181,6 +181,7 @@ describe("rollout: defaults and a full section", () => {
       autoRollback: "auto",
       protectedInstances: "wait",
       standbyInstances: "wait",
+      verify: false,
     });
   });
 
@@ -200,6 +201,7 @@ describe("rollout: defaults and a full section", () => {
       "  auto_rollback: true",
       "  protected_instances: refresh",
       "  standby_instances: ignore",
+      "  verify: true",
       "",
     ].join("\n");
     const r = loadConfigString(yaml);
@@ -217,6 +219,7 @@ describe("rollout: defaults and a full section", () => {
       autoRollback: true,
       protectedInstances: "refresh",
       standbyInstances: "ignore",
+      verify: true,
     });
   });
 });
