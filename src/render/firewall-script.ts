@@ -53,5 +53,29 @@ export function renderFirewallScript(model: Model, bundleId = ""): Artifact {
     statusParts: hostRange !== false || plan.forwardAccepts.length > 0,
     summary: plan.summary,
   });
-  return { path: HOST_PATHS.firewallScript, content, permissions: "0755", owner: "root:root", origin: "dockinit" };
+  return { path: HOST_PATHS.firewallScript, content: withoutCommentLines(content), permissions: "0755", owner: "root:root", origin: "dockinit" };
+}
+
+/**
+ * The script without its own comment lines (the first two, which say what it
+ * is, and shellcheck's directives stay): EC2 takes 16,384 bytes of user-data,
+ * gzipped or not, and an iptables host with many policies came within a few
+ * hundred bytes of it. What the comments said is in the templates and
+ * docs/firewall.md. A here-document's body (rules, the ruleset, the summary)
+ * is data and kept whole, whatever its lines start with.
+ */
+export function withoutCommentLines(script: string): string {
+  const out: string[] = [];
+  let heredoc: string | undefined;
+  script.split("\n").forEach((line, i) => {
+    if (heredoc !== undefined) {
+      if (line === heredoc) heredoc = undefined;
+      out.push(line);
+      return;
+    }
+    const opens = /<<-?'([A-Z_]+)'/.exec(line);
+    if (opens) heredoc = opens[1];
+    if (i < 2 || !/^\s*#/.test(line) || /^\s*# shellcheck /.test(line)) out.push(line);
+  });
+  return out.join("\n");
 }

@@ -36,7 +36,7 @@ export const STUBBED = [
 export type StubbedTool = (typeof STUBBED)[number];
 
 /** Real tools the scripts may use: text processing, time. Nothing that changes the machine's network. */
-const REAL = ["bash", "sh", "cat", "sed", "awk", "grep", "mkdir", "rm", "sort", "head", "tail", "tr", "paste", "cut", "tac", "sleep", "date", "readlink", "env", "wc", "uniq", "timeout", "python3", "mktemp", "touch", "ls", "dirname", "basename", "true", "false", "seq", "xargs", "chmod", "cp", "mv", "printf", "tee"];
+const REAL = ["bash", "sh", "cat", "sed", "awk", "grep", "mkdir", "rm", "sort", "head", "tail", "tr", "paste", "cut", "tac", "sleep", "date", "readlink", "env", "wc", "uniq", "timeout", "python3", "mktemp", "touch", "ls", "dirname", "basename", "true", "false", "seq", "xargs", "chmod", "cp", "mv", "printf", "tee", "stat"];
 /** Real tools that are recorded too (the call, when it began), then run: the lock. */
 const RECORDED_REAL = ["flock"];
 

@@ -2,17 +2,19 @@
 // `dockinit-firewall record`, which writes status --json to
 // $STATE_DIR/status.json and, where node_exporter's textfile collector reads,
 // dockinit.prom. Stubbed kernel tools (test/support/stub-host.ts).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfigString, renderBundle } from "../../src/index.js";
 import { HOST_PATHS } from "../../src/host-paths.js";
 import { stubHost } from "../support/stub-host.js";
+import { skipUnless } from "../support/system.js";
 
 // The nftables backend's script: record and status are one partial both backends share
 // (the plain stub host keeps no iptables tables between runs; status.test.ts has a host that does).
-describe.each(["nftables"])("%s backend: dockinit-firewall record", (backend) => {
+// Root: the textfile directory must be root's (the script checks its owner against its own uid).
+describe.skipIf(skipUnless(["root"])).each(["nftables"])("%s backend: dockinit-firewall record", (backend) => {
   it("writes status.json and dockinit.prom after a check: ok 1 with the rules in place, 0 once they are gone, the re-applies counted", async () => {
     const { bundle } = renderBundle(loadConfigString(`version: 1\nname: record\nfirewall: { backend: ${backend} }\n`));
     const host = stubHost();
@@ -27,6 +29,7 @@ describe.each(["nftables"])("%s backend: dockinit-firewall record", (backend) =>
 
       const r = await host.run(HOST_PATHS.firewallScript, ["record"], { env });
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe("");
       const json = JSON.parse(readFileSync(join(host.state, "status.json"), "utf8")) as { ok: boolean; bundle: string };
       expect(json).toMatchObject({ ok: true, bundle: bundle!.bundleId });
       const id = bundle!.bundleId;
@@ -44,6 +47,37 @@ describe.each(["nftables"])("%s backend: dockinit-firewall record", (backend) =>
       expect(JSON.parse(readFileSync(join(host.state, "status.json"), "utf8"))).toMatchObject({ ok: false, reapplied: { count: 2 } });
       expect(prom()).toContain(`dockinit_firewall_ok{bundle="${id}"} 0\n`);
       expect(prom()).toContain(`dockinit_firewall_reapplied_total{bundle="${id}"} 2\n`);
+    } finally {
+      host.cleanup();
+      rmSync(textfiles, { recursive: true, force: true });
+    }
+  });
+
+  it("writes no metrics into a directory others can write, and follows no link planted there", async () => {
+    const { bundle } = renderBundle(loadConfigString(`version: 1\nname: record\nfirewall: { backend: ${backend} }\n`));
+    const host = stubHost();
+    const textfiles = mkdtempSync(join(tmpdir(), "dockinit-textfile-"));
+    const victim = join(mkdtempSync(join(tmpdir(), "dockinit-victim-")), "secret");
+    writeFileSync(victim, "secret\n", { mode: 0o600 });
+    try {
+      host.install(bundle!);
+      expect((await host.run(HOST_PATHS.firewallScript, ["apply"])).code).toBe(0);
+      // A directory anyone can write (the exporter's user, a 0777 one): refused, said, nothing written.
+      chmodSync(textfiles, 0o777);
+      const open = await host.run(HOST_PATHS.firewallScript, ["record"], { env: { DOCKINIT_TEXTFILE_DIR: textfiles } });
+      expect(open.code).toBe(0);
+      expect(open.stderr).toContain("must be root's and writable by root alone");
+      expect(readdirSync(textfiles)).toEqual([]);
+      // A link where dockinit.prom goes: not followed, the file it names untouched.
+      chmodSync(textfiles, 0o755);
+      symlinkSync(victim, join(textfiles, "dockinit.prom"));
+      expect((await host.run(HOST_PATHS.firewallScript, ["record"], { env: { DOCKINIT_TEXTFILE_DIR: textfiles } })).code).toBe(0);
+      expect(readFileSync(victim, "utf8")).toBe("secret\n");
+      expect(lstatSync(victim).mode & 0o777).toBe(0o600);
+      // Control: the same directory without the link gets the metrics.
+      rmSync(join(textfiles, "dockinit.prom"));
+      expect((await host.run(HOST_PATHS.firewallScript, ["record"], { env: { DOCKINIT_TEXTFILE_DIR: textfiles } })).code).toBe(0);
+      expect(readFileSync(join(textfiles, "dockinit.prom"), "utf8")).toContain("dockinit_firewall_ok{");
     } finally {
       host.cleanup();
       rmSync(textfiles, { recursive: true, force: true });
