@@ -10,7 +10,8 @@
 // then Successful" and the CLI sees exactly that. When a refresh ends
 // Successful the fake does what AWS does: it sets the group's launch template
 // to the desired configuration (UpdateAutoScalingGroup on moto).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { startLocalServer, stopLocalServer } from "./local-server.js";
 
 export interface RefreshState {
   status: string;
@@ -63,19 +64,13 @@ export class InstanceRefreshFake {
   constructor(private readonly upstream: string) {}
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        res.writeHead(500, { "content-type": "text/plain" });
-        res.end(String(err));
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
-    const addr = this.server.address();
-    return `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    const { server, url } = await startLocalServer((req, res) => this.handle(req, res));
+    this.server = server;
+    return url;
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await stopLocalServer(this.server);
   }
 
   reset(): void {

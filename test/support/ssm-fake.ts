@@ -20,7 +20,8 @@
 // Each instance answers what the test says (its stdout, stderr and exit code)
 // when the command the document runs is the status; any other command fails
 // there with exit 127, as a shell would.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { startLocalServer, stopLocalServer } from "./local-server.js";
 
 export type FakeHost =
   /** The agent runs the command: this is what it prints and how it exits. */
@@ -88,19 +89,13 @@ export class SsmFake {
   private calls = 0;
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        res.writeHead(500, { "content-type": "text/plain" });
-        res.end(String(err));
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
-    const addr = this.server.address();
-    return `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    const { server, url } = await startLocalServer((req, res) => this.handle(req, res));
+    this.server = server;
+    return url;
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await stopLocalServer(this.server);
   }
 
   reset(): void {
