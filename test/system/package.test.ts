@@ -15,6 +15,7 @@ import { execFile, spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO } from "../support/fixtures.js";
 import { missingPrerequisite, systemTestsRequired } from "../support/system.js";
@@ -229,7 +230,9 @@ describe.skipIf(skipUnlessRegistry())("the packed package, installed from its ta
   it("npx dockinit render writes out/", () => {
     expect(baseline.stdout).toMatch(/^wrote out\/ \(\d+ files\)/);
     expect(existsSync(join(project, "out", "manifest.json"))).toBe(true);
-    expect(baseline.userData.subarray(0, 20).toString()).toMatch(/^Content-Type: multipart|^#cloud-config/);
+    // Every bundle is gzip now (README: the host's checks put even the default over 16,384 bytes as text).
+    expect([...baseline.userData.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    expect(gunzipSync(baseline.userData).subarray(0, 20).toString()).toMatch(/^Content-Type: multipart|^#cloud-config/);
   });
 
   it("runs from a read-only install, as a user who cannot write it: the code cache is skipped silently", () => {
