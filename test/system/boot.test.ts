@@ -536,7 +536,18 @@ for (const suite of bootMatrix()) {
           const ms = Date.now() - t0;
           console.log(`nftables (booted guest): table inet dockinit back ${ms} ms after nft flush ruleset`);
           expect(ms).toBeLessThan(FLUSH_BOUND_MS);
-          await firewallSettles(guest, 5_000);
+          // status --json: dockinit's rules all back, Docker's gone (its only problem), the re-apply on record.
+          let json: { problems: { code: string }[]; reapplied: { count: number; reason: string | null } } | undefined;
+          await waitFor(
+            "status --json: only Docker's rules missing",
+            async () => {
+              const r = await guest.exec("/usr/local/sbin/dockinit-firewall", ["status", "--json"], { timeoutMs: 10_000 });
+              json = JSON.parse(r.stdout || "{}") as typeof json;
+              return JSON.stringify(json?.problems.map((p) => p.code)) === '["DOCKER_RULES_MISSING"]';
+            },
+            { timeoutMs: 5_000, intervalMs: 250 },
+          );
+          expect(json!.reapplied).toMatchObject({ count: 1, reason: "TABLE_MISSING nftables: table inet dockinit is missing" });
           // Packets: a container's connection from port 33000 is remapped again (Docker's own MASQUERADE is gone with the flush).
           expect(await portSeen(env, { sourcePort: 33000 })).toSatisfy(remapped);
           const journal = await guest.journal("dockinit-firewall-watch.service", 30);
@@ -549,8 +560,9 @@ for (const suite of bootMatrix()) {
           await new Promise((r) => setTimeout(r, 3_000));
           expect(await tableThere(), "without the checker the table stays gone").toBe(false);
           await guest.execOk("systemctl", ["start", "dockinit-firewall-watch.service"]);
-          await firewallSettles(guest, WATCH_BOUND_MS);
+          // Docker's rules come back with Docker: then status passes again.
           await guest.execOk("systemctl", ["restart", "docker.service"], { timeoutMs: 120_000 });
+          await firewallSettles(guest, WATCH_BOUND_MS);
         });
       });
   });
