@@ -189,9 +189,9 @@ export const MUTATIONS = [
     id: "checker-no-rate-limit",
     breaks: "the checker: re-applies without limit (a fight with whatever undoes the rules never pauses)",
     file: "templates/firewall/partials/checker.sh.hbs",
-    from: 'REAPPLY_MAX=5 REAPPLY_WINDOW=60',
+    from: 'REAPPLY_MAX=30 REAPPLY_WINDOW=60',
     to: 'REAPPLY_MAX=500 REAPPLY_WINDOW=60',
-    unit: [{ file: BEHAVIOUR, test: "the checker: re-apply on drift, record it, and not too often > at most 5 re-applies a minute" }],
+    unit: [{ file: BEHAVIOUR, test: "the checker: re-apply on drift, record it, and not too often > at most 30 re-applies a minute" }],
     system: [],
   },
   {

@@ -779,17 +779,19 @@ describe.concurrent("the checker: re-apply on drift, record it, and not too ofte
     expect(r.stderr).toBe("");
   });
 
-  it("at most 5 re-applies a minute: the 6th drift is logged once and left alone; once the minute has passed it re-applies again", async () => {
+  // 30: Docker creating networks one after another (each puts its MASQUERADE above dockinit's
+  // jump on the iptables backend) is drift the checker must keep up with; a fight is not.
+  it("at most 30 re-applies a minute: the 31st drift is logged once and left alone; once the minute has passed it re-applies again", async () => {
     const h = await checkerHost();
     const logs: string[] = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 32; i++) {
       flush(h);
       logs.push((await runOk(h, FIREWALL, ["reassert"])).stderr);
     }
-    expect(loads(h)).toHaveLength(5);
-    expect(record(h)).toMatch(/^5 /);
-    expect(logs[5]).toMatch(/not re-applying for now: 5 re-applies in 60 s; status fails: TABLE_MISSING nftables: table inet dockinit is missing/);
-    expect(logs[6]).toBe("");
+    expect(loads(h)).toHaveLength(30);
+    expect(record(h)).toMatch(/^30 /);
+    expect(logs[30]).toMatch(/not re-applying for now: 30 re-applies in 60 s; status fails: TABLE_MISSING nftables: table inet dockinit is missing/);
+    expect(logs[31]).toBe("");
     expect((await h.run(FIREWALL, ["status", "--quiet"])).code, "the drift is still there for status to report").toBe(1);
     // The minute has passed (the recorded times made a minute older).
     const times = join(h.state, "reapply-times");
@@ -797,7 +799,7 @@ describe.concurrent("the checker: re-apply on drift, record it, and not too ofte
     h.clearCalls();
     expect((await runOk(h, FIREWALL, ["reassert"])).stderr).toContain(`re-applying: ${MISSING}`);
     expect(loads(h)).toHaveLength(1);
-    expect(record(h)).toMatch(/^6 /);
+    expect(record(h)).toMatch(/^31 /);
   });
 
   it("Docker answers but its own rules are gone too: said once, with the way back (systemctl restart docker); Docker is not restarted", async () => {
