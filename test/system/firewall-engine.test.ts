@@ -296,7 +296,7 @@ describe.skipIf(skip)("preflight: refuses to run, with a clear message, instead 
   it("without the iptables binaries: exit 1 naming the package", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dockinit-noipt-"));
     // Everything the script needs except iptables itself.
-    for (const tool of ["bash", "cat", "awk", "grep", "ip", "id", "mkdir", "rm", "sort", "head", "flock"]) {
+    for (const tool of ["bash", "cat", "awk", "grep", "ip", "id", "mkdir", "rm", "sort", "head", "flock", "chmod"]) {
       symlinkSync(execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(), join(dir, tool));
     }
     // iptables-save's comment lines carry the time of day: compare the rules.
