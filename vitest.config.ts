@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import { precompileHbs } from "./scripts/hbs-precompile.mjs";
 
@@ -26,8 +27,10 @@ declare module "vitest" {
 // time with generous timeouts (every wait inside them is bounded on its own).
 // They never overlap (groupOrder): the property test's CPU load and its use of
 // the machine-wide xtables lock would stretch the system tests' timed windows.
-// DOCKINIT_SYSTEM_FILES_IN_PARALLEL=1 (CI sets it) runs system files side by
-// side, two workers: every file builds its own namespaces, daemons, temp dirs
+// The unit files use every CPU (vitest's default is one worker fewer than
+// CPUs: 1 on a 2-core machine, which left one core idle for the property
+// test's 4-5 minutes). DOCKINIT_SYSTEM_FILES_IN_PARALLEL=1 (CI sets it) runs
+// system files side by side, DOCKINIT_SYSTEM_WORKERS at a time (default 2): every file builds its own namespaces, daemons, temp dirs
 // and guests under names that carry its pid, and most of their time is spent
 // waiting for a dropped connection's timeout, not on the CPU. The two files
 // that hold or take the machine-wide xtables lock run after them, alone.
@@ -46,6 +49,7 @@ const versionPlugin = {
 };
 
 const systemFilesInParallel = process.env.DOCKINIT_SYSTEM_FILES_IN_PARALLEL === "1";
+const systemWorkers = Math.max(1, Number.parseInt(process.env.DOCKINIT_SYSTEM_WORKERS ?? "", 10) || 2);
 /** System files that must run alone (see the system-serial project). */
 const SERIAL_SYSTEM_FILES = ["test/system/firewall-engine.test.ts", "test/system/faults.test.ts"];
 
@@ -67,6 +71,7 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           sequence: { groupOrder: 0 },
+          maxWorkers: Math.max(2, availableParallelism()),
           testTimeout: 60_000,
         },
       },
@@ -78,8 +83,7 @@ export default defineConfig({
           exclude: SERIAL_SYSTEM_FILES,
           sequence: { groupOrder: 1 },
           fileParallelism: systemFilesInParallel,
-          // vitest's default is one worker fewer than CPUs: 1 on a 2-core machine.
-          ...(systemFilesInParallel ? { maxWorkers: 2 } : {}),
+          ...(systemFilesInParallel ? { maxWorkers: systemWorkers } : {}),
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
