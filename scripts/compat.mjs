@@ -89,6 +89,14 @@ const FEATURES = [
     nftables: [["boot", /> nftables backend \(vpc DNS/]],
   },
   {
+    title: "cloud-init booted",
+    boot: true,
+    // The cell names the versions (the test's title carries it), not a check mark.
+    versions: true,
+    iptables: [["boot", /> seed fixture \(iptables backend.* > the guest runs cloud-init /]],
+    nftables: [["boot", /> nftables backend \(vpc DNS.* > the guest runs cloud-init /]],
+  },
+  {
     title: "`status` names Docker's version and firewall backend",
     iptables: [policies("iptables", /apply succeeds and status reports/)],
     nftables: [policies("nftables", /apply succeeds and status reports/)],
@@ -112,11 +120,16 @@ const ROWS = ENGINES.flatMap((e) => (e.firewall === "nftables" ? ["nftables", "i
 
 /** The engines CI runs (.ci/run's DOCKINIT_DOCKER_MATRIX); the others run in the full-matrix command. */
 export const CI_MATRIX = ["bookworm", "docker-25.0", "docker-29.7", "docker-29.7-nftables"];
-/** The engines CI boots a guest of (.ci/run's DOCKINIT_BOOT_MATRIX). */
-export const CI_BOOTS = ["bookworm"];
+/** The guests CI boots (.ci/run's DOCKINIT_BOOT_MATRIX). */
+export const CI_BOOTS = ["bookworm", "cloud-init-22.2"];
 
-/** Entries a guest can boot (test/system/lib/engine.ts BOOT_ROOT, which a unit test compares); docker-25.0 boots nowhere. */
+/** Docker-matrix entries a Debian guest of their own can boot (test/system/lib/engine.ts BOOT_ROOT, which a unit test compares). */
 export const BOOTABLE = new Set(["bookworm", "trixie", "forky", "docker-29.7", "docker-29.7-nftables"]);
+/** Guests with upstream cloud-init, and the Docker-matrix entry whose row their boot fills (engine.ts CLOUD_INIT_GUESTS, compared by the same test). */
+export const BOOT_GUESTS = { "cloud-init-22.2": "docker-25.0", "cloud-init-26.2": "docker-29.7" };
+/** The boot-matrix entries that boot a row's engine. */
+const bootEntriesOf = (row) => [...(BOOTABLE.has(row.entry) ? [row.entry] : []), ...Object.keys(BOOT_GUESTS).filter((g) => BOOT_GUESTS[g] === row.entry)];
+const bootable = (row) => bootEntriesOf(row).length > 0;
 
 /** The provenance of a row filled before runs were recorded (or by a run the table cannot name). */
 export const NOT_RECORDED = "run not recorded";
@@ -134,6 +147,16 @@ function cell(results, row, specs) {
   if (done.length === 0) return "—";
   if (done.some((t) => t.state === "failed")) return "✘";
   return "✔";
+}
+
+/** The cloud-init versions the row's boots ran (from the passed tests' titles), "✘" when one failed, "—" for none. */
+function versionsCell(results, row, specs) {
+  const tests = results.tests.filter((t) => t.name.startsWith(row.prefix) && specs.some(([file, re]) => t.file === `${file}.test.ts` && re.test(t.name)));
+  const done = tests.filter(ran);
+  if (done.length === 0) return "—";
+  if (done.some((t) => t.state === "failed")) return "✘";
+  const versions = new Set(done.map((t) => /the guest runs cloud-init (\S+)$/.exec(t.name)?.[1]).filter(Boolean));
+  return [...versions].sort((a, b) => a.localeCompare(b, "en", { numeric: true })).join(", ");
 }
 
 /** The row of dockinit's iptables backend beside Docker's nftables firewall: refused at render; forced, status warns. */
@@ -172,14 +195,14 @@ function filledBy(results, row, files) {
 }
 
 const inCI = (row) => CI_MATRIX.includes(row.entry);
-const bootInCI = (row) => !BOOTABLE.has(row.entry) || (inCI(row) && CI_BOOTS.includes(row.entry));
+const bootInCI = (row) => !bootable(row) || (inCI(row) && bootEntriesOf(row).every((e) => CI_BOOTS.includes(e)));
 const label = (provenance) => `full matrix (${provenance})`;
 
 /** The "run by" cell: "CI" for what CI runs, else the run that filled it. */
 export function runBy(row, tests, boot) {
   const named = (p) => (p === "CI" ? NOT_RECORDED : p);
   if (inCI(row)) return bootInCI(row) ? "CI" : `CI; its boot: ${label(named(boot))}`;
-  return !BOOTABLE.has(row.entry) || named(boot) === named(tests) ? label(named(tests)) : `${label(named(tests))}; its boot: ${label(named(boot))}`;
+  return !bootable(row) || named(boot) === named(tests) ? label(named(tests)) : `${label(named(tests))}; its boot: ${label(named(boot))}`;
 }
 
 /** A "run by" cell read back: the provenance of the row's tests and of its boot ("CI", or a run's name). */
@@ -218,7 +241,8 @@ export function parseTable(doc) {
 export function renderRow(results, row, previous, { keepProvenance = false } = {}) {
   const prev = previous ?? { runBy: { tests: NOT_RUN, boot: NOT_RUN }, cells: new Map() };
   const testsCovered = matrixRan(results).has(row.entry);
-  const bootCovered = BOOTABLE.has(row.entry) ? bootRan(results).has(row.entry) : testsCovered;
+  // A row's boot cells are the run's when it booted every guest of that engine (a CI run that boots one of two keeps the table's).
+  const bootCovered = bootable(row) ? bootEntriesOf(row).every((e) => bootRan(results).has(e)) : testsCovered;
   const tests = testsCovered && !(keepProvenance && previous) ? filledBy(results, row, TEST_FILES) : prev.runBy.tests;
   const boot = bootCovered && !(keepProvenance && previous) ? filledBy(results, row, BOOT_FILES) : prev.runBy.boot;
   const by = runBy(row, tests, boot);
@@ -226,7 +250,7 @@ export function renderRow(results, row, previous, { keepProvenance = false } = {
     const refused = testsCovered ? refusedRow(results, row) : (prev.cells.get(FEATURES[0].title) ?? refusedRow(results, row));
     return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${by} | ${refused} |${" |".repeat(FEATURES.length - 1)}`;
   }
-  const cells = FEATURES.map((f) => ((f.boot ? bootCovered : testsCovered) ? cell(results, row, f[row.backend]) : (prev.cells.get(f.title) ?? "—")));
+  const cells = FEATURES.map((f) => ((f.boot ? bootCovered : testsCovered) ? (f.versions ? versionsCell : cell)(results, row, f[row.backend]) : (prev.cells.get(f.title) ?? "—")));
   return `| ${row.docker} | ${row.firewall} | ${row.backend} | ${by} | ${cells.join(" | ")} |`;
 }
 
@@ -259,14 +283,18 @@ export function section(results, doc = "", options = {}) {
     "29.7.2 are `dockerd`/`docker-proxy` (and runc 1.3.6 for 29) built from moby's tagged source",
     "(`../shared/engines`), run on this machine's userland; 26.1 and 28.5 run chrooted from their Debian",
     "suites (test/system/lib/engine.ts). Boot: a booted Debian guest (systemd-nspawn) of the suite, and for",
-    "29.7 a forky guest with 29.7.2's `dockerd`, `docker-proxy` and runc put over forky's docker.io; 25.0",
-    "boots nowhere. ✘ failed; — not tested.",
+    "29.7 a forky guest with 29.7.2's `dockerd`, `docker-proxy` and runc put over forky's docker.io; 25.0.16",
+    "boots on upstream cloud-init 22.2.2 (Amazon Linux 2023's) and 29.7.2 on 26.2 as well: bookworm's userland,",
+    "the engine started by moby's own units (`docker.socket`, `Restart=always`), nft and ipset installed at boot on",
+    "22.2.2 (test/support/cloud-init-guest.ts). \"cloud-init booted\": the versions whose boots passed. ✘ failed; — not tested.",
     "",
     renderTable(results, doc, options),
     "",
     "Limits: under Docker's nftables firewall, a port forward to a container's own address would need",
-    "Docker's `bridge-accept-fwmark`, which dockinit does not set. Amazon Linux 2023 is only partly covered: its Docker 25.0.16 engine runs here, but not",
-    "its dnf package names, its cloud-init 22.2 or its `docker.service`; no row boots it.",
+    "Docker's `bridge-accept-fwmark`, which dockinit does not set. Amazon Linux 2023 is reproduced in part: its Docker 25.0.16 and",
+    "its cloud-init 22.2.2 (upstream's, without Amazon's patches) boot here, on Debian's userland; not dnf itself (the guest installs",
+    "nft and ipset with apt, from a local package source; dockinit-boot's dnf names are checked only as text), not AL2023's own",
+    "`docker.service` (moby's units stand in), not its kernel or SELinux.",
     END,
   ].join("\n");
 }

@@ -248,6 +248,8 @@ export interface GuestOptions {
    * engine's dockerd, docker-proxy and runc in place of the suite's own.
    */
   replace?: ReadonlyArray<{ from: string; to: string }>;
+  /** Run on the copied root before it boots (e.g. packages put into the image, as an AMI would carry them). */
+  prepare?: (root: string) => Promise<void>;
 }
 
 export interface GuestConnectOptions extends ConnectOptions {
@@ -585,6 +587,8 @@ export async function bootGuest(opts: GuestOptions): Promise<Guest> {
       const cpr = await run("cp", ["--remove-destination", r.from, join(root, r.to)], { timeoutMs: 60_000 });
       if (cpr.code !== 0 || cpr.timedOut) throw new Error(describeFailure(cpr));
     }
+
+    await opts.prepare?.(root);
 
     const seed = join(root, "var/lib/cloud/seed/nocloud");
     await mkdir(seed, { recursive: true });

@@ -24,8 +24,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootGuest, cloudInitEvents, ensureRootfs, GUEST_NEEDS, TOOLS_IMAGE, type Guest, type Rootfs } from "../support/guest.js";
 import { renderFixture, renderYaml, type RenderedBundle } from "../support/render.js";
 import { skipUnless } from "../support/system.js";
-import { bootEngine, bootMatrix, dockerFirewall, dockerVersion, engineLabel, noteMatrix } from "./lib/engine.js";
-import { killAllTracked, runIn, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
+import { ensureCloudInitRootfs } from "../support/cloud-init-guest.js";
+import { bootCloudInit, bootEngine, bootMatrix, CLOUD_INIT_GUESTS, dockerFirewall, dockerVersion, engineLabel, isCloudInitGuest, noteMatrix, type BootEntry } from "./lib/engine.js";
+import { killAllTracked, run, runIn, runInOk, spawnBackground, tail, waitFor, WaitAborted, type Background } from "./lib/exec.js";
 import { ADDR, createTopology, flushConntrack, peerPort, startPortEchoServer, type EchoServer, type Proto, type Topology } from "./lib/topology.js";
 
 const skip = skipUnless([...GUEST_NEEDS, "socat", "conntrack", "/usr/bin/python3"]);
@@ -190,7 +191,30 @@ async function firewallSettles(guest: Guest, boundMs: number): Promise<number> {
 }
 
 /** The checks every backend shares: cloud-init, files, DNS, Docker. */
-function bootChecks(get: () => Env): void {
+function bootChecks(get: () => Env, entry: BootEntry, backend: "iptables" | "nftables"): void {
+  const cloudInit = bootCloudInit(entry);
+  /** What the nftables backend needs that the 22.2.2 image lacks (as Amazon Linux 2023's does). */
+  const tool = { command: "nft", package: "nftables" };
+  it(`the guest runs cloud-init ${cloudInit}`, async () => {
+    const version = (await get().guest.execOk("cloud-init", ["--version"])).split(/\s+/).pop() ?? "";
+    expect(version === cloudInit || version.startsWith(`${cloudInit}.`) || version.startsWith(`${cloudInit}-`), `cloud-init --version says ${version}`).toBe(true);
+  });
+
+  // The nftables backend always needs nft (the iptables backend's seed config needs nothing the image lacks).
+  if (isCloudInitGuest(entry) && !CLOUD_INIT_GUESTS[entry].firewallTools && backend === "nftables") {
+    it(`${tool.command} was not in the image: dockinit-boot installed it from the package source while Docker, started by moby's units, failed in dockinit's drop-in; Docker is active, its start limit not exhausted`, async () => {
+      const { guest } = get();
+      const output = await guest.execOk("cat", ["/var/log/cloud-init-output.log"], { timeoutMs: 15_000 });
+      expect(output).toMatch(new RegExp(`dockinit-boot: installing the tools the firewall needs: ${tool.command}\\b`));
+      expect(await guest.execOk("dpkg-query", ["-W", "-f=${Status}", tool.package])).toBe("install ok installed");
+      // Before the install, docker.service's ExecStartPre (apply-policies) failed: closed, never open.
+      const journal = await guest.execOk("journalctl", ["-b", "--no-pager", "-o", "cat", "-u", "docker.service"], { timeoutMs: 20_000 });
+      expect(journal).toContain(`${tool.command} not found; install the ${tool.package} package`);
+      expect((await guest.exec("systemctl", ["is-active", "docker.service", "docker.socket"])).stdout.trim().split("\n")).toEqual(["active", "active"]);
+      console.log(`${engineLabel(entry)}: docker.service before the tools were installed: ${journal.split("\n").filter((l) => /not found|start-limit|Failed|Started|Scheduled restart/i.test(l)).slice(0, 8).join(" | ")}`);
+    });
+  }
+
   it("cloud-init finished: reading the user-data, write_files, runcmd and scripts-user succeeded with no warning", async () => {
     const { guest } = get();
     const status = await guest.execOk("cloud-init", ["status", "--long"]);
@@ -241,6 +265,13 @@ for (const suite of bootMatrix()) {
   describe.skipIf(skip)(`${engineLabel(suite)}: booted Debian guest configured only by dockinit's user-data`, () => {
       let rootfs: GuestRoot | undefined;
       beforeAll(async () => {
+        if (isCloudInitGuest(suite)) {
+          // Upstream cloud-init and moby's units on the bookworm root, built once (test/support/cloud-init-guest.ts).
+          const fs = await ensureCloudInitRootfs(suite, { timeoutMs: 540_000 });
+          rootfs = { rootfs: fs, replace: [], docker: dockerVersion(suite) };
+          console.log(`rootfs ${suite} ${fs.key}: ${fs.built ? `built in ${(fs.durationMs / 1000).toFixed(1)} s` : "cached"} (${fs.root})`);
+          return;
+        }
         const engine = await bootEngine(suite);
         const fs = await ensureRootfs({ suite: engine.suite, timeoutMs: 540_000 });
         rootfs = { rootfs: fs, replace: engine.replace, docker: dockerVersion(suite) };
@@ -261,7 +292,7 @@ for (const suite of bootMatrix()) {
           await teardown(env);
         });
 
-        bootChecks(get);
+        bootChecks(get, suite, "iptables");
 
         it("docker info answers; dockinit-firewall.service and dockinit-firewall-watch.service are active", async () => {
           const { guest } = get();
@@ -467,6 +498,66 @@ for (const suite of bootMatrix()) {
       });
       }
 
+      describe("boot cost (measured, logged for BENCHMARKS.md): the guest's start to Docker active with dockinit's policies and fix in force, beside the same guest with Docker and no dockinit", () => {
+        const tools = !isCloudInitGuest(suite) || CLOUD_INIT_GUESTS[suite].firewallTools;
+        /** Microseconds since the guest's systemd started, per unit, from systemd's own timestamps. */
+        const readyAfter = async (guest: Guest, unit: string): Promise<number> => {
+          // systemctl answers once the guest's systemd has its bus (a moment after PID 1 exists).
+          const value = async (args: string[]) => {
+            const r = await guest.exec("systemctl", ["show", "--value", ...args], { timeoutMs: 10_000 });
+            return r.code === 0 ? Number(r.stdout.trim()) : 0;
+          };
+          let start = 0;
+          let at = 0;
+          await waitFor(`${unit} active in the guest`, async () => {
+            start ||= await value(["-p", "UserspaceTimestampMonotonic"]);
+            at = await value(["-p", "ActiveEnterTimestampMonotonic", unit]);
+            return start > 0 && at > 0 && (await guest.exec("systemctl", ["is-active", unit])).stdout.trim() === "active";
+          }, { timeoutMs: 120_000, intervalMs: 250 });
+          return (at - start) / 1000;
+        };
+        const boots: Array<{ what: string; userData: () => Buffer; unit: string; prepare?: (root: string) => Promise<void> }> = [
+          { what: "Docker, no dockinit", userData: () => Buffer.from("#cloud-config\n{}\n"), unit: "docker.service" },
+          { what: `dockinit's default bundle${tools ? "" : " (nft and ipset installed at boot)"}`, userData: () => defaultUserData(), unit: "dockinit-firewall.service" },
+          ...(tools
+            ? []
+            : [{
+                what: "dockinit's default bundle, nft and ipset in the image (an AMI with them)",
+                userData: () => defaultUserData(),
+                unit: "dockinit-firewall.service",
+                prepare: async (root: string) => {
+                  await run("sh", ["-c", 'chroot "$1" sh -c "dpkg -i /var/cache/apt/archives/nftables_*.deb /var/cache/apt/archives/ipset_*.deb >/dev/null"', "sh", root], { timeoutMs: 60_000, check: true });
+                },
+              }]),
+        ];
+        let bundle: RenderedBundle | undefined;
+        const defaultUserData = (): Buffer => readFileSync(join((bundle ??= renderYaml("version: 1\nname: boot-cost\n")).out, "user-data"));
+        afterAll(() => bundle?.cleanup());
+
+        it(`each boot reaches its unit; the times are logged (${boots.map((b) => b.what).join("; ")})`, async () => {
+          const measured: string[] = [];
+          for (const b of boots) {
+            const topo = await createTopology({ forwarding: false });
+            let imds: Background | undefined;
+            let guest: Guest | undefined;
+            try {
+              imds = await startFakeImds(topo);
+              guest = await bootGuest({ netns: topo.host, userData: b.userData(), rootfs: rootfs!.rootfs, replace: rootfs!.replace, prepare: b.prepare });
+              const ms = await readyAfter(guest, b.unit);
+              await guest.waitForCloudInit(180_000);
+              if (b.unit !== "docker.service") await expectActive(guest, ["docker.service", b.unit]);
+              measured.push(`${b.what}: ${b.unit} active ${(ms / 1000).toFixed(2)} s after the guest's systemd started`);
+            } finally {
+              await guest?.destroy();
+              await imds?.stop();
+              await topo.destroy();
+            }
+          }
+          console.log(`boot cost ${engineLabel(suite)}: ${measured.join("; ")}`);
+          expect(measured).toHaveLength(boots.length);
+        }, 600_000);
+      });
+
       describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, and back by itself after nft flush ruleset", () => {
         let env: Env | undefined;
         const get = (): Env => env ?? expect.fail("the guest did not boot");
@@ -481,7 +572,7 @@ for (const suite of bootMatrix()) {
           await teardown(env);
         });
 
-        bootChecks(get);
+        bootChecks(get, suite, "nftables");
 
         it("docker info answers; dockinit-firewall.service and the checker (dockinit-firewall-watch.service) are active", async () => {
           const { guest, files } = get();

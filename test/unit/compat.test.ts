@@ -34,6 +34,27 @@ const PREFIX: Record<string, string> = {
 };
 const ALL = Object.keys(PREFIX);
 const CI = ["bookworm", "docker-25.0", "docker-29.7", "docker-29.7-nftables"];
+/** The upstream cloud-init guests: the engine whose row they fill, and their cloud-init. */
+const GUESTS: Record<string, [entry: string, cloudInit: string]> = { "cloud-init-22.2": ["docker-25.0", "22.2.2"], "cloud-init-26.2": ["docker-29.7", "26.2"] };
+/** Every boot of a full-matrix run. */
+const ALL_BOOTS = [...ALL.filter((e) => e !== "docker-25.0"), ...Object.keys(GUESTS)];
+const CI_BOOTS = ["bookworm", "cloud-init-22.2"];
+/** The cloud-init of each Debian guest. */
+const DEBIAN_CLOUD_INIT: Record<string, string> = { bookworm: "22.4.2", trixie: "25.1", forky: "25", "docker-29.7": "25", "docker-29.7-nftables": "25" };
+
+/** A booted guest's tests (`p` its describe prefix), as boot.test.ts names them. */
+function bootTests(p: string, cloudInit: string, nftFirewall: boolean): [string, string][] {
+  const g = `${p}: booted Debian guest configured only by dockinit's user-data`;
+  const names: [string, string][] = [];
+  if (!nftFirewall) names.push(["boot", `${g} > seed fixture (iptables backend, vpc DNS): remapped > files`], ["boot", `${g} > seed fixture (iptables backend, vpc DNS): remapped > the guest runs cloud-init ${cloudInit}`]);
+  names.push(["boot", `${g} > nftables backend (vpc DNS, tcp+udp): remapped > files`], ["boot", `${g} > nftables backend (vpc DNS, tcp+udp): remapped > the guest runs cloud-init ${cloudInit}`]);
+  return names;
+}
+/** An upstream cloud-init guest's boot tests, each in `state`. */
+const guestTests = (guest: string, state: State): CompatEntry[] => {
+  const [entry, cloudInit] = GUESTS[guest]!;
+  return bootTests(`${PREFIX[entry]!} on cloud-init ${cloudInit}`, cloudInit, false).map(([f, name]) => ({ file: `${f}.test.ts`, name, state }));
+};
 
 /** One engine's tests, named as the system tests name them (one per column and backend), each in `state`. */
 function engineTests(entry: string, state: State, files = ["firewall-docker", "policies", "closed-paths", "boot"]): CompatEntry[] {
@@ -58,24 +79,21 @@ function engineTests(entry: string, state: State, files = ["firewall-docker", "p
     ["firewall-docker", `${p}: nftables backend > remaps on a network created later`],
   );
   if (nftFirewall) names.push(["firewall-docker", `${p}: iptables backend forced: status warns > apply loads its rules`]);
-  if (entry !== "docker-25.0") {
-    const g = `${p}: booted Debian guest configured only by dockinit's user-data`;
-    if (!nftFirewall) names.push(["boot", `${g} > seed fixture (iptables backend, vpc DNS): remapped > files`]);
-    names.push(["boot", `${g} > nftables backend (vpc DNS, tcp+udp): remapped > files`]);
-  }
+  if (entry !== "docker-25.0") names.push(...bootTests(p, DEBIAN_CLOUD_INIT[entry]!, nftFirewall));
   return names.filter(([f]) => files.includes(f)).map(([f, name]) => ({ file: `${f}.test.ts`, name, state }));
 }
 
 const run = (commit: string, date: string, matrix: string, bootMatrix = "", dirty = false): CompatRun => ({ commit, dirty, date, matrix, bootMatrix });
-const FULL = run("0123456789abcdef0123456789abcdef01234567", "2026-05-04T10:11:12.000Z", ALL.join(","));
-const CI_RUN = run("fedcba9876543210fedcba9876543210fedcba98", "2026-05-09T08:00:00.000Z", CI.join(","), "bookworm");
+const FULL = run("0123456789abcdef0123456789abcdef01234567", "2026-05-04T10:11:12.000Z", ALL.join(","), ALL_BOOTS.join(","));
+const CI_RUN = run("fedcba9876543210fedcba9876543210fedcba98", "2026-05-09T08:00:00.000Z", CI.join(","), CI_BOOTS.join(","));
 const FILES = ["firewall-docker.test.ts", "policies.test.ts", "closed-paths.test.ts", "boot.test.ts"];
 
 /** Results of one run over `engines` (boot: the guests it booted), every test in `state` unless `override` says otherwise. */
 function results(r: CompatRun, engines: string[], boots: string[], override: (e: CompatEntry) => State | undefined = () => undefined): CompatResults {
-  const tests = engines
-    .flatMap((e) => engineTests(e, "passed", boots.includes(e) ? undefined : ["firewall-docker", "policies", "closed-paths"]))
-    .map((t) => ({ ...t, state: override(t) ?? t.state }));
+  const tests = [
+    ...engines.flatMap((e) => engineTests(e, "passed", boots.includes(e) ? undefined : ["firewall-docker", "policies", "closed-paths"])),
+    ...boots.filter((b) => b in GUESTS).flatMap((b) => guestTests(b, "passed")),
+  ].map((t) => ({ ...t, state: override(t) ?? t.state }));
   return { matrix: r.matrix, bootMatrix: r.bootMatrix, runs: Object.fromEntries(FILES.map((f) => [f, r])), tests };
 }
 
@@ -87,6 +105,7 @@ function row(doc: string, docker: string, backend: string): string[] {
   return line.split("|").slice(1, -1).map((c) => c.trim());
 }
 const BOOT = 11; // the boot column's index in a row's cells
+const CLOUD_INIT = 12; // the cloud-init versions' column
 /** `doc` with one edit, which must change it. */
 function edit(doc: string, re: RegExp, to: string): string {
   const out = doc.replace(re, to);
@@ -233,7 +252,7 @@ describe("the reporter as vitest calls it", () => {
 // ---------------------------------------------------------------- scripts/compat.mjs
 
 describe("compat.mjs names the run that filled each row CI does not run", () => {
-  const written = compat.write(results(FULL, ALL, ALL), DOC);
+  const written = compat.write(results(FULL, ALL, ALL_BOOTS), DOC);
 
   it.each([
     ["20.10 (Debian bookworm's docker.io)", "iptables", "CI"],
@@ -245,15 +264,18 @@ describe("compat.mjs names the run that filled each row CI does not run", () => 
   ])("after a full-matrix run: %s, %s backend: %s", (docker, backend, by) => {
     const cells = row(written, docker, backend);
     expect(cells[3]).toBe(by);
-    expect(cells.slice(4).every((c) => c === "✔" || (docker.startsWith("25.0") && c === "—"))).toBe(true);
+    expect(cells.filter((_, i) => i >= 4 && i !== CLOUD_INIT).every((c) => c === "✔")).toBe(true);
+    // The cloud-init column names the versions booted: 25.0.16 on Amazon Linux 2023's, 29.7.2 (iptables) on forky's and on 26.2.
+    const versions: Record<string, string> = { "20.10": "22.4.2", "25.0.16": "22.2.2", "26.1": "25.1", "28.5": "25", "29.7.2 (Docker CE's": "25, 26.2", "29.7.2 (built": "25" };
+    expect(cells[CLOUD_INIT]).toBe(Object.entries(versions).find(([k]) => docker.startsWith(k))?.[1]);
   });
 
   it.each([
-    ["+dirty when the tree had changes", () => compat.write(results({ ...FULL, dirty: true }, ALL, ALL), DOC), "full matrix (0123456789+dirty, 2026-05-04)"],
+    ["+dirty when the tree had changes", () => compat.write(results({ ...FULL, dirty: true }, ALL, ALL_BOOTS), DOC), "full matrix (0123456789+dirty, 2026-05-04)"],
     [
       "its boot named apart when another run booted it",
       () => {
-        const r = results(FULL, ALL, ALL);
+        const r = results(FULL, ALL, ALL_BOOTS);
         r.runs["boot.test.ts"] = run("abcdefabcdefabcdefabcdefabcdefabcdefabcd", "2026-05-06T00:00:00.000Z", "trixie");
         return compat.write(r, DOC);
       },
@@ -262,7 +284,7 @@ describe("compat.mjs names the run that filled each row CI does not run", () => 
     [
       "each run, oldest first, when its tests come from two",
       () => {
-        const r = results(FULL, ALL, ALL);
+        const r = results(FULL, ALL, ALL_BOOTS);
         r.runs["policies.test.ts"] = run("abcdefabcdefabcdefabcdefabcdefabcdefabcd", "2026-05-01T00:00:00.000Z", ALL.join(","));
         return compat.write(r, DOC);
       },
@@ -270,12 +292,12 @@ describe("compat.mjs names the run that filled each row CI does not run", () => 
     ],
     [
       "not run when the run covered the engine but none of its tests ran",
-      () => compat.write(results(FULL, ALL.filter((e) => e !== "trixie"), ALL), DOC),
+      () => compat.write(results(FULL, ALL.filter((e) => e !== "trixie"), ALL_BOOTS), DOC),
       "full matrix (not run)",
     ],
     [
       "kept as the table had it when the run did not cover the engine",
-      () => compat.write(results(CI_RUN, CI, ["bookworm"]), written),
+      () => compat.write(results(CI_RUN, CI, CI_BOOTS), written),
       "full matrix (0123456789, 2026-05-04)",
     ],
     ["run not recorded: the table written before runs were (the committed one)", () => DOC, "full matrix (run not recorded)"],
@@ -285,8 +307,8 @@ describe("compat.mjs names the run that filled each row CI does not run", () => 
 
   it("a run not covered keeps a row's cells too, and a row the table lacks is not tested", () => {
     const noTrixie = edit(written, /^\| 26\.1 .*\n/gm, "");
-    const again = compat.write(results(CI_RUN, CI, ["bookworm"]), noTrixie);
-    expect(row(again, "26.1 (Debian trixie's docker.io)", "nftables").slice(3)).toEqual(["full matrix (not run)", ...Array(9).fill("—")]);
+    const again = compat.write(results(CI_RUN, CI, CI_BOOTS), noTrixie);
+    expect(row(again, "26.1 (Debian trixie's docker.io)", "nftables").slice(3)).toEqual(["full matrix (not run)", ...Array(10).fill("—")]);
     expect(row(again, "28.5 (Debian forky's docker.io)", "nftables").slice(3)).toEqual(row(written, "28.5 (Debian forky's docker.io)", "nftables").slice(3));
   });
 
@@ -316,8 +338,8 @@ describe("compat.mjs names the run that filled each row CI does not run", () => 
 });
 
 describe("compat.mjs --check: CI's rows against this run exactly, the others as the table has them", () => {
-  const written = compat.write(results(FULL, ALL, ALL), DOC);
-  const ciRun = (override?: (e: CompatEntry) => State | undefined): CompatResults => results(CI_RUN, CI, ["bookworm"], override);
+  const written = compat.write(results(FULL, ALL, ALL_BOOTS), DOC);
+  const ciRun = (override?: (e: CompatEntry) => State | undefined): CompatResults => results(CI_RUN, CI, CI_BOOTS, override);
   const name = (e: CompatEntry, engine: string, re: RegExp): boolean => e.name.startsWith(PREFIX[engine]!) && re.test(e.name) && !(engine === "docker-29.7" && e.name.startsWith(PREFIX["docker-29.7-nftables"]!));
 
   const cases: { what: string; doc: string; results: CompatResults; ok: boolean; row?: [string, string, number, string] }[] = [
@@ -383,13 +405,13 @@ describe("compat.mjs --check: CI's rows against this run exactly, the others as 
     {
       what: "a later full-matrix run proving the same cells passes and keeps the table's provenance",
       doc: written,
-      results: results(run("3333333333333333333333333333333333333333", "2026-06-01T00:00:00.000Z", ALL.join(",")), ALL, ALL),
+      results: results(run("3333333333333333333333333333333333333333", "2026-06-01T00:00:00.000Z", ALL.join(","), ALL_BOOTS.join(",")), ALL, ALL_BOOTS),
       ok: true,
     },
     {
       what: "a later full-matrix run in which a row CI does not run fails fails",
       doc: written,
-      results: results(run("3333333333333333333333333333333333333333", "2026-06-01T00:00:00.000Z", ALL.join(",")), ALL, ALL, (e) => (name(e, "forky", /closed-paths|every path/) ? "failed" : undefined)),
+      results: results(run("3333333333333333333333333333333333333333", "2026-06-01T00:00:00.000Z", ALL.join(","), ALL_BOOTS.join(",")), ALL, ALL_BOOTS, (e) => (name(e, "forky", /closed-paths|every path/) ? "failed" : undefined)),
       ok: false,
       row: ["28.5 (Debian forky's docker.io)", "iptables", 7, "✘"],
     },

@@ -32,10 +32,10 @@ const functions = (backend: string) => {
 };
 const SCRIPTS = { nftables: functions("nftables"), iptables: functions("iptables") };
 
-// A docker CLI whose `info` says what DOCKER_SWARM_STATE holds.
+// A docker CLI whose `info` (JSON, as `--format '{{json .}}'` prints it) has the swarm state DOCKER_SWARM_STATE holds.
 const bin = join(work, "bin");
 mkdirSync(bin);
-writeFileSync(join(bin, "docker"), `#!/bin/sh\n[ "$1" = info ] && printf '%s\\n' "\${DOCKER_SWARM_STATE:-inactive}"\n`);
+writeFileSync(join(bin, "docker"), `#!/bin/sh\n[ "$1" = info ] && printf '{"ServerVersion":"25.0.16","Swarm":{"NodeID":"","LocalNodeState":"%s"}}\\n' "\${DOCKER_SWARM_STATE:-inactive}"\n`);
 chmodSync(join(bin, "docker"), 0o755);
 
 interface FakeProcess {
@@ -153,8 +153,9 @@ describe("apply says what it cannot guard (the boot's journal)", () => {
 
 describe("status reports what it cannot guard, and Docker's own rules gone", () => {
   // A Docker that answers: its version, its firewall, its swarm state.
-  const dockerAnswers = (swarm: string) =>
-    `if [ "$1" = info ]; then case "$*" in *Swarm*) echo ${swarm} ;; *) echo '{"ServerVersion":"25.0.16","Name":"h"}' ;; esac; handled=1; rc=0; fi`;
+  const dockerAnswers = (swarm: string, engine = '"ServerVersion":"25.0.16","Name":"h"') =>
+    `if [ "$1" = info ]; then echo '{${engine},"Swarm":{"NodeID":"","LocalNodeState":"${swarm}"}}'; handled=1; rc=0; fi`;
+  const docker29 = '"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}';
 
   // The nftables backend's script: status's part is one partial both backends share.
   it.each(["nftables"])("%s backend: rootless Docker fails status (ROOTLESS_DOCKER), a swarm is a warning, Docker's rules gone fail it (DOCKER_RULES_MISSING)", async (backend) => {
@@ -173,13 +174,16 @@ describe("status reports what it cannot guard, and Docker's own rules gone", () 
       host.hook("docker", dockerAnswers("inactive"));
       expect(await json(clean)).toEqual({ code: 1, ok: false, problems: ["DOCKER_RULES_MISSING"], warnings: [] });
       // Docker's rules there (its nat chain; Docker 29's nftables table): a clean status.
-      host.hook("docker", `${dockerAnswers("inactive")}; [ "$1" = info ] && case "$*" in *Swarm*) ;; *) echo '{"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}}' ;; esac`);
+      host.hook("docker", dockerAnswers("inactive", docker29));
       host.hook("nft", 'case " $* " in *" list table ip docker-bridges "*) handled=1; rc=0 ;; esac');
       expect(await json(clean)).toEqual({ code: 0, ok: true, problems: [], warnings: [] });
       const rootless = fakeHost([ROOTFUL, { comm: "rootlesskit", uid: 1000, exe: "/usr/bin/rootlesskit" }]);
       expect(await json(rootless)).toEqual({ code: 1, ok: false, problems: ["ROOTLESS_DOCKER"], warnings: [] });
-      host.hook("docker", `${dockerAnswers("active")}; [ "$1" = info ] && case "$*" in *Swarm*) ;; *) echo '{"ServerVersion":"29.7.2","FirewallBackend":{"Driver":"nftables"}}' ;; esac`);
+      host.hook("docker", dockerAnswers("active", docker29));
+      host.clearCalls();
       expect(await json(clean)).toEqual({ code: 0, ok: true, problems: [], warnings: ["SWARM_ACTIVE"] });
+      // One docker info for the whole status: version, firewall, its rules and the swarm all come from it.
+      expect(host.calls().filter((c) => c.tool === "docker").map((c) => c.args.join(" "))).toEqual(["info --format {{json .}}"]);
       const text = await host.run(HOST_PATHS.firewallScript, ["status"], { env: { ...clean, DOCKINIT_DOCKER_SOCKET: socket } });
       expect(text.stdout).toMatch(/^warning: swarm is active: /m);
     } finally {

@@ -198,16 +198,20 @@ describe.skipIf(!existsSync(BIN))("README examples", () => {
 describe("the Docker matrix as docs/testing.md, .ci/run and the compatibility table name it", () => {
   it("CI's matrix is the table's CI rows, and the full-matrix command names every engine", async () => {
     const ci = readFileSync(join(REPO, ".ci", "run"), "utf8");
-    const compat = (await import("../../scripts/compat.mjs" as string)) as { CI_MATRIX: string[]; CI_BOOTS: string[]; BOOTABLE: Set<string> };
+    const compat = (await import("../../scripts/compat.mjs" as string)) as { CI_MATRIX: string[]; CI_BOOTS: string[]; BOOTABLE: Set<string>; BOOT_GUESTS: Record<string, string> };
     expect(/^export DOCKINIT_DOCKER_MATRIX=(\S+)$/m.exec(ci)?.[1]?.split(",")).toEqual(compat.CI_MATRIX);
     expect(/^export DOCKINIT_BOOT_MATRIX=(\S+)$/m.exec(ci)?.[1]?.split(",")).toEqual(compat.CI_BOOTS);
-    const { BOOT_ROOT, MOBY_ENGINES } = await import("../system/lib/engine.js");
+    const { BOOT_ROOT, CLOUD_INIT_GUESTS, MOBY_ENGINES } = await import("../system/lib/engine.js");
     expect([...compat.BOOTABLE].sort()).toEqual(Object.keys(BOOT_ROOT).sort());
+    expect(compat.BOOT_GUESTS).toEqual(Object.fromEntries(Object.entries(CLOUD_INIT_GUESTS).map(([name, g]) => [name, g.engine])));
     const { SUITES } = await import("../support/guest.js");
     const full = block("The Docker matrix", "sh", "docs/testing.md").code;
     expect(full).toContain("node scripts/compat.mjs --write");
     const named = /DOCKINIT_DOCKER_MATRIX=(\S+)/.exec(full)?.[1]?.split(",") ?? [];
     expect([...named].sort()).toEqual([...Object.keys(SUITES), ...Object.keys(MOBY_ENGINES)].sort());
+    // Every guest boots in the full matrix: each bootable engine's own and the cloud-init guests.
+    const boots = /DOCKINIT_BOOT_MATRIX=(\S+)/.exec(full)?.[1]?.split(",") ?? [];
+    expect([...boots].sort()).toEqual([...Object.keys(BOOT_ROOT), ...Object.keys(CLOUD_INIT_GUESTS)].sort());
   });
 });
 

@@ -63,9 +63,15 @@ const isBootable = (s: string): s is MatrixEntry => Object.hasOwn(BOOT_ROOT, s);
 const MATRIX_NAMES: readonly MatrixEntry[] = [...(Object.keys(SUITES) as Suite[]), ...(Object.keys(MOBY_ENGINES) as MobyEngine[])];
 
 /** The Docker version of a matrix entry ("20.10", "25.0", "29.7", ...). */
-export const dockerVersion = (e: MatrixEntry): string => (isMobyEngine(e) ? MOBY_ENGINES[e].docker : SUITES[e].docker);
+export const dockerVersion = (e: MatrixEntry | BootEntry): string => {
+  const m = isCloudInitGuest(e) ? CLOUD_INIT_GUESTS[e].engine : e;
+  return isMobyEngine(m) ? MOBY_ENGINES[m].docker : SUITES[m].docker;
+};
 /** The firewall backend Docker itself runs with in a matrix entry. */
-export const dockerFirewall = (e: MatrixEntry): "iptables" | "nftables" => (isMobyEngine(e) ? MOBY_ENGINES[e].firewall : "iptables");
+export const dockerFirewall = (e: MatrixEntry | BootEntry): "iptables" | "nftables" => {
+  const m = isCloudInitGuest(e) ? CLOUD_INIT_GUESTS[e].engine : e;
+  return isMobyEngine(m) ? MOBY_ENGINES[m].firewall : "iptables";
+};
 
 /**
  * dockinit's backends to prove on an entry: both beside Docker's iptables
@@ -126,7 +132,6 @@ export function dockerMatrix(): MatrixEntry[] {
  * The entries a booted guest proves: each Debian suite with its own Docker,
  * and Docker 29.7 (both firewalls) as its dockerd, docker-proxy and runc put
  * over forky's docker.io (forky's systemd, cloud-init, containerd and CLI).
- * 25.0 boots nowhere: Amazon Linux 2023 itself is not reproduced here.
  */
 export const BOOT_ROOT: Partial<Record<MatrixEntry, Suite>> = {
   bookworm: "bookworm",
@@ -137,20 +142,44 @@ export const BOOT_ROOT: Partial<Record<MatrixEntry, Suite>> = {
 };
 
 /**
- * The boot test's entries: DOCKINIT_BOOT_MATRIX when set (it replaces the
- * Docker matrix for booting; CI boots bookworm only), else the Docker
- * matrix's entries that can boot (docker-25.0 cannot).
+ * Guests that boot the upstream cloud-init our users boot, not Debian's
+ * (test/support/cloud-init-guest.ts builds them on the bookworm root): each
+ * with an engine of the Docker matrix (`engine`, whose rows their boots fill)
+ * started by moby's own units. cloud-init-22.2 stands for Amazon Linux 2023.
  */
-export function bootMatrix(): MatrixEntry[] {
+export const CLOUD_INIT_GUESTS = {
+  "cloud-init-22.2": { cloudInit: "22.2.2", engine: "docker-25.0", units: "v25.0.16", firewallTools: false, os: "Amazon Linux 2023's cloud-init" },
+  "cloud-init-26.2": { cloudInit: "26.2", engine: "docker-29.7", units: "docker-v29.7.2", firewallTools: true, os: "the newest cloud-init" },
+} as const satisfies Record<string, { cloudInit: string; engine: MobyEngine; units: string; firewallTools: boolean; os: string }>;
+export type CloudInitGuest = keyof typeof CLOUD_INIT_GUESTS;
+export const isCloudInitGuest = (s: string): s is CloudInitGuest => Object.hasOwn(CLOUD_INIT_GUESTS, s);
+/** One entry of the boot matrix: a bootable Docker-matrix entry or a cloud-init guest. */
+export type BootEntry = MatrixEntry | CloudInitGuest;
+
+/** The cloud-init each Debian suite's guest boots (its own package): the boot test checks the guest's `cloud-init --version` starts so. */
+export const SUITE_CLOUD_INIT: Record<Suite, string> = { bookworm: "22.4.2", trixie: "25.1", forky: "25" };
+
+/** The cloud-init version a boot entry's guest runs (a prefix for the Debian suites). */
+export const bootCloudInit = (e: BootEntry): string => (isCloudInitGuest(e) ? CLOUD_INIT_GUESTS[e].cloudInit : SUITE_CLOUD_INIT[BOOT_ROOT[e] ?? "bookworm"]);
+/** The Docker-matrix entry whose engine a boot entry runs. */
+export const bootDockerEntry = (e: BootEntry): MatrixEntry => (isCloudInitGuest(e) ? CLOUD_INIT_GUESTS[e].engine : e);
+
+/**
+ * The boot test's entries: DOCKINIT_BOOT_MATRIX when set (it replaces the
+ * Docker matrix for booting; CI boots bookworm and cloud-init-22.2), else the
+ * Docker matrix's entries that can boot (docker-25.0 boots as cloud-init-22.2).
+ */
+export function bootMatrix(): BootEntry[] {
   const raw = process.env.DOCKINIT_BOOT_MATRIX?.trim();
   const entries = raw ? raw.split(",").map((s) => s.trim()).filter(Boolean) : dockerMatrix();
+  const bootable = (s: string): s is BootEntry => isBootable(s) || isCloudInitGuest(s);
   for (const s of entries) {
-    if (raw && !isBootable(s)) throw new Error(`DOCKINIT_BOOT_MATRIX: ${JSON.stringify(s)} cannot boot; bootable: ${Object.keys(BOOT_ROOT).join(", ")}`);
+    if (raw && !bootable(s)) throw new Error(`DOCKINIT_BOOT_MATRIX: ${JSON.stringify(s)} cannot boot; bootable: ${[...Object.keys(BOOT_ROOT), ...Object.keys(CLOUD_INIT_GUESTS)].join(", ")}`);
   }
-  return [...new Set(entries)].filter(isBootable);
+  return [...new Set(entries)].filter(bootable);
 }
 
-/** The root filesystem a booted guest of `entry` starts from, and the engine files put over it. */
+/** The root filesystem a booted guest of a Debian entry starts from, and the engine files put over it. */
 export async function bootEngine(entry: MatrixEntry): Promise<{ suite: Suite; replace: Array<{ from: string; to: string }> }> {
   const suite = BOOT_ROOT[entry];
   if (!suite) throw new Error(`${entry} cannot boot`);
@@ -184,7 +213,8 @@ export function noteMatrix(): MatrixEntry[] {
 }
 
 /** A describe title prefix naming the engine (the compatibility table selects tests by it). */
-export function engineLabel(e: MatrixEntry): string {
+export function engineLabel(e: BootEntry): string {
+  if (isCloudInitGuest(e)) return `${engineLabel(CLOUD_INIT_GUESTS[e].engine)} on cloud-init ${CLOUD_INIT_GUESTS[e].cloudInit}`;
   if (!isMobyEngine(e)) return `Docker ${SUITES[e].docker} (${e})`;
   const m = MOBY_ENGINES[e];
   return `Docker ${m.docker} (moby v${m.version}${m.firewall === "nftables" ? ", nftables firewall" : ""})`;
