@@ -40,8 +40,12 @@ const PORT = 8080;
 const WATCH_BOUND_MS = 15_000;
 /** After nft flush ruleset: the target is 2 s; generous so a loaded machine does not flake (each run prints what it measured). */
 const FLUSH_BOUND_MS = 5_000;
-/** cloud-init events that carry dockinit's work: reading the user-data, writing the files, runcmd → dockinit-boot. */
-const OUR_EVENTS = ["consume-user-data", "config-write-files", "config-runcmd", "config-scripts-user"];
+/**
+ * cloud-init events that carry dockinit's work: reading the user-data, writing
+ * the files, runcmd → dockinit-boot (patterns: 26.2 names its modules
+ * write_files and scripts_user, 22.x write-files and scripts-user).
+ */
+const OUR_EVENTS = ["consume-user-data", "config-write[-_]files", "config-runcmd", "config-scripts[-_]user"];
 
 const remapped = (p: number) => p >= 49152 && p <= 61000;
 const secs = (from: number, to: number): string => `${((to - from) / 1000).toFixed(1)} s`;
@@ -534,28 +538,43 @@ for (const suite of bootMatrix()) {
         const defaultUserData = (): Buffer => readFileSync(join((bundle ??= renderYaml("version: 1\nname: boot-cost\n")).out, "user-data"));
         afterAll(() => bundle?.cleanup());
 
-        it(`each boot reaches its unit; the times are logged (${boots.map((b) => b.what).join("; ")})`, async () => {
+        /** Boots of each kind (DOCKINIT_BOOT_COST_RUNS, default 1: CI checks the boots; BENCHMARKS.md's figures are medians of 5). */
+        const runs = Math.min(9, Math.max(1, Number.parseInt(process.env.DOCKINIT_BOOT_COST_RUNS ?? "", 10) || 1));
+        const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+        it(`each boot reaches its unit, Docker starting once where the tools are in the image (no restart for the VPC resolver); the times are logged (${boots.map((b) => b.what).join("; ")})`, async () => {
           const measured: string[] = [];
           for (const b of boots) {
-            const topo = await createTopology({ forwarding: false });
-            let imds: Background | undefined;
-            let guest: Guest | undefined;
-            try {
-              imds = await startFakeImds(topo);
-              guest = await bootGuest({ netns: topo.host, userData: b.userData(), rootfs: rootfs!.rootfs, replace: rootfs!.replace, prepare: b.prepare });
-              const ms = await readyAfter(guest, b.unit);
-              await guest.waitForCloudInit(180_000);
-              if (b.unit !== "docker.service") await expectActive(guest, ["docker.service", b.unit]);
-              measured.push(`${b.what}: ${b.unit} active ${(ms / 1000).toFixed(2)} s after the guest's systemd started`);
-            } finally {
-              await guest?.destroy();
-              await imds?.stop();
-              await topo.destroy();
+            const times: number[] = [];
+            for (let i = 0; i < runs; i++) {
+              const topo = await createTopology({ forwarding: false });
+              let imds: Background | undefined;
+              let guest: Guest | undefined;
+              try {
+                imds = await startFakeImds(topo);
+                guest = await bootGuest({ netns: topo.host, userData: b.userData(), rootfs: rootfs!.rootfs, replace: rootfs!.replace, prepare: b.prepare });
+                times.push(await readyAfter(guest, b.unit));
+                await guest.waitForCloudInit(180_000);
+                if (b.unit !== "docker.service") await expectActive(guest, ["docker.service", b.unit]);
+                const journal = await guest.execOk("journalctl", ["-b", "--no-pager", "-o", "cat", "-u", "docker.service"], { timeoutMs: 20_000 });
+                const starts = journal.split("\n").filter((l) => l.startsWith("Started docker.service")).length;
+                // The drop-in brings dockinit's units with Docker's first start: no restart for daemon.json later.
+                if (b.prepare || tools) expect(starts, `docker.service started ${starts} times:\n${journal}`).toBe(1);
+                if (i === 0 && b.unit !== "docker.service") {
+                  const output = await guest.execOk("cat", ["/var/log/cloud-init-output.log"], { timeoutMs: 15_000 });
+                  measured.push(`(${b.what}: Docker started ${starts}×${output.includes("restarting it") ? ", restarted by dockinit-boot" : ""})`);
+                }
+              } finally {
+                await guest?.destroy();
+                await imds?.stop();
+                await topo.destroy();
+              }
             }
+            measured.push(`${b.what}: ${b.unit} active ${(median(times) / 1000).toFixed(2)} s after the guest's systemd started (median of ${runs}: ${times.map((t) => (t / 1000).toFixed(2)).join(", ")})`);
           }
           console.log(`boot cost ${engineLabel(suite)}: ${measured.join("; ")}`);
-          expect(measured).toHaveLength(boots.length);
-        }, 600_000);
+          expect(measured.length).toBeGreaterThanOrEqual(boots.length);
+        }, 900_000);
       });
 
       describe("nftables backend (vpc DNS, tcp+udp): remapped on the default bridge, after a restart and on a new network, and back by itself after nft flush ruleset", () => {
