@@ -23,15 +23,16 @@ export function needsVpcResolver(model: Model): boolean {
  * first: on the first boot dockinit-vpc-dns.service is not enabled yet (runcmd
  * does that, after Docker has started), and Docker would read daemon.json
  * without it and be restarted for it, about 3 s more from boot to Docker with
- * the fix in force (BENCHMARKS.md). Once the unit has run (it is ordered
- * before Docker on later boots) a restart of Docker does not ask IMDS again.
+ * the fix in force (BENCHMARKS.md). Once the unit has run, failed or not (it
+ * is ordered before Docker on later boots), a restart of Docker does not ask
+ * IMDS again (which can take half a minute when metadata is unreachable).
  * The leading "-": a resolver that cannot be had does not keep Docker down.
  */
 export function dockerDropInDirectives(model: Model): string {
   const vpc = needsVpcResolver(model);
   return [
     "[Service]",
-    ...(vpc ? [`ExecStartPre=-/bin/sh -c 'systemctl is-active --quiet dockinit-vpc-dns.service || exec ${HOST_PATHS.vpcDnsScript}'`] : []),
+    ...(vpc ? [`ExecStartPre=-/bin/sh -c 'systemctl is-active --quiet dockinit-vpc-dns.service || systemctl is-failed --quiet dockinit-vpc-dns.service || exec ${HOST_PATHS.vpcDnsScript}'`] : []),
     `ExecStartPre=${HOST_PATHS.firewallScript} apply-policies`,
     "",
   ].join("\n");

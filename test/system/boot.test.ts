@@ -522,15 +522,15 @@ for (const suite of bootMatrix()) {
         };
         const boots: Array<{ what: string; userData: () => Buffer; unit: string; prepare?: (root: string) => Promise<void> }> = [
           { what: "Docker, no dockinit", userData: () => Buffer.from("#cloud-config\n{}\n"), unit: "docker.service" },
-          { what: `dockinit's default bundle${tools ? "" : " (nft and ipset installed at boot)"}`, userData: () => defaultUserData(), unit: "dockinit-firewall.service" },
+          { what: `dockinit's default bundle${tools ? "" : " (nft installed at boot)"}`, userData: () => defaultUserData(), unit: "dockinit-firewall.service" },
           ...(tools
             ? []
             : [{
-                what: "dockinit's default bundle, nft and ipset in the image (an AMI with them)",
+                what: "dockinit's default bundle, nft in the image (an AMI with it)",
                 userData: () => defaultUserData(),
                 unit: "dockinit-firewall.service",
                 prepare: async (root: string) => {
-                  await run("sh", ["-c", 'chroot "$1" sh -c "dpkg -i /var/cache/apt/archives/nftables_*.deb /var/cache/apt/archives/ipset_*.deb >/dev/null"', "sh", root], { timeoutMs: 60_000, check: true });
+                  await run("sh", ["-c", 'chroot "$1" sh -c "dpkg -i /var/cache/apt/archives/nftables_*.deb >/dev/null"', "sh", root], { timeoutMs: 60_000, check: true });
                 },
               }]),
         ];
@@ -542,7 +542,7 @@ for (const suite of bootMatrix()) {
         const runs = Math.min(9, Math.max(1, Number.parseInt(process.env.DOCKINIT_BOOT_COST_RUNS ?? "", 10) || 1));
         const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
-        it(`each boot reaches its unit, Docker starting once where the tools are in the image (no restart for the VPC resolver); the times are logged (${boots.map((b) => b.what).join("; ")})`, async () => {
+        it(`each boot reaches its unit with Docker started once (no restart for the VPC resolver); the times are logged (${boots.map((b) => b.what).join("; ")})`, async () => {
           const measured: string[] = [];
           for (const b of boots) {
             const times: number[] = [];
@@ -558,11 +558,12 @@ for (const suite of bootMatrix()) {
                 if (b.unit !== "docker.service") await expectActive(guest, ["docker.service", b.unit]);
                 const journal = await guest.execOk("journalctl", ["-b", "--no-pager", "-o", "cat", "-u", "docker.service"], { timeoutMs: 20_000 });
                 const starts = journal.split("\n").filter((l) => l.startsWith("Started docker.service")).length;
-                // The drop-in brings dockinit's units with Docker's first start: no restart for daemon.json later.
-                if (b.prepare || tools) expect(starts, `docker.service started ${starts} times:\n${journal}`).toBe(1);
-                if (i === 0 && b.unit !== "docker.service") {
+                // Docker starts once (where the tools must be installed first, after failing in the drop-in
+                // until they are): the drop-in wrote the VPC resolver before it, dockinit-boot restarts nothing.
+                expect(starts, `docker.service started ${starts} times:\n${journal}`).toBe(1);
+                if (b.unit !== "docker.service") {
                   const output = await guest.execOk("cat", ["/var/log/cloud-init-output.log"], { timeoutMs: 15_000 });
-                  measured.push(`(${b.what}: Docker started ${starts}×${output.includes("restarting it") ? ", restarted by dockinit-boot" : ""})`);
+                  expect(output).not.toContain("daemon.json changed under a running Docker; restarting it");
                 }
               } finally {
                 await guest?.destroy();
@@ -573,7 +574,6 @@ for (const suite of bootMatrix()) {
             measured.push(`${b.what}: ${b.unit} active ${(median(times) / 1000).toFixed(2)} s after the guest's systemd started (median of ${runs}: ${times.map((t) => (t / 1000).toFixed(2)).join(", ")})`);
           }
           console.log(`boot cost ${engineLabel(suite)}: ${measured.join("; ")}`);
-          expect(measured.length).toBeGreaterThanOrEqual(boots.length);
         }, 900_000);
       });
 

@@ -401,9 +401,9 @@ describe("property: generated configs are rejected with coded diagnostics or ren
     600_000,
   );
 
-  it.skipIf(skipUnless([...VALIDATOR_NEEDS.shellcheck, ...VALIDATOR_NEEDS.bash]))("every distinct script shape passes shellcheck and bash -n", () => {
+  it.skipIf(skipUnless([...VALIDATOR_NEEDS.shellcheck, ...VALIDATOR_NEEDS.bash]))("every distinct script shape passes shellcheck and bash -n", async () => {
     const t0 = Date.now();
-    scriptFindings = checkScripts([...scripts.shapes.values()], join(scratch.dir, "shapes"));
+    scriptFindings = await checkScripts([...scripts.shapes.values()], join(scratch.dir, "shapes"));
     stats.ms.scripts = Date.now() - t0;
     expect(scriptFindings, show(scriptFindings.map((f) => ({ id: f.firstId, problem: `${f.tool} on ${f.kind}: ${f.output}` })))).toEqual([]);
   }, 600_000);

@@ -167,7 +167,8 @@ export const bootDockerEntry = (e: BootEntry): MatrixEntry => (isCloudInitGuest(
 /**
  * The boot test's entries: DOCKINIT_BOOT_MATRIX when set (it replaces the
  * Docker matrix for booting; CI boots bookworm and cloud-init-22.2), else the
- * Docker matrix's entries that can boot (docker-25.0 boots as cloud-init-22.2).
+ * Docker matrix's entries that boot a Debian guest of their own (the
+ * cloud-init guests boot only when named here).
  */
 export function bootMatrix(): BootEntry[] {
   const raw = process.env.DOCKINIT_BOOT_MATRIX?.trim();
