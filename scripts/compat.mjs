@@ -140,12 +140,12 @@ const NOT_RUN = "not run";
 
 const ran = (t) => t.state === "passed" || t.state === "failed";
 
+/** The row's tests a column maps to. */
+const testsOf = (results, row, specs) => results.tests.filter((t) => t.name.startsWith(row.prefix) && specs.some(([file, re]) => t.file === `${file}.test.ts` && re.test(t.name)));
+
 function cell(results, row, specs) {
   if (specs.length === 0) return "—";
-  const tests = results.tests.filter(
-    (t) => t.name.startsWith(row.prefix) && specs.some(([file, re]) => t.file === `${file}.test.ts` && re.test(t.name)),
-  );
-  const done = tests.filter(ran);
+  const done = testsOf(results, row, specs).filter(ran);
   if (done.length === 0) return "—";
   if (done.some((t) => t.state === "failed")) return "✘";
   return "✔";
@@ -153,8 +153,7 @@ function cell(results, row, specs) {
 
 /** The cloud-init versions the row's boots ran (from the passed tests' titles), "✘" when one failed, "—" for none. */
 function versionsCell(results, row, specs) {
-  const tests = results.tests.filter((t) => t.name.startsWith(row.prefix) && specs.some(([file, re]) => t.file === `${file}.test.ts` && re.test(t.name)));
-  const done = tests.filter(ran);
+  const done = testsOf(results, row, specs).filter(ran);
   if (done.length === 0) return "—";
   if (done.some((t) => t.state === "failed")) return "✘";
   const versions = new Set(done.map((t) => /the guest runs cloud-init (\S+)$/.exec(t.name)?.[1]).filter(Boolean));

@@ -22,7 +22,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CLOUD_INIT_GUESTS, ensureMobyEngine, ENGINE_ARCHIVES, MOBY_ENGINES, type CloudInitGuest } from "../system/lib/engine.js";
+import { CLOUD_INIT_GUESTS, ensureMobyEngine, ENGINE_ARCHIVES, MOBY_ENGINES, mobyNeedsItsRunc, type CloudInitGuest } from "../system/lib/engine.js";
 import { describeFailure, run, tail } from "../system/lib/exec.js";
 import { unmountUnder } from "../system/lib/mounts.js";
 import { REPO } from "./fixtures.js";
@@ -115,7 +115,7 @@ export async function ensureCloudInitRootfs(name: CloudInitGuest, opts: { timeou
   if (!existsSync(archive)) throw new Error(`${archive} is missing: ../shared/cloud-init must lie beside the clone`);
   const engine = await ensureMobyEngine(docker);
   const units = join(MOBY_UNITS, image.units);
-  const engineFiles = ["dockerd", "docker-proxy", ...(Number(docker.split(".")[0]) >= 29 ? ["runc"] : [])];
+  const engineFiles = ["dockerd", "docker-proxy", ...(mobyNeedsItsRunc(image.engine) ? ["runc"] : [])];
   const key = createHash("sha256")
     .update(`${base.key}\n${name}\n${JSON.stringify(image)}\n${BUILD_SCRIPT}\n`)
     .update(readFileSync(archive))

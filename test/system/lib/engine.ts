@@ -191,10 +191,12 @@ export async function bootEngine(entry: MatrixEntry): Promise<{ suite: Suite; re
     { from: join(dir, "dockerd"), to: "/usr/sbin/dockerd" },
     { from: join(dir, "docker-proxy"), to: "/usr/sbin/docker-proxy" },
   ];
-  // Docker 29 asks for the time namespace, which the suites' runc 1.1 does not know.
-  if (Number(MOBY_ENGINES[entry].docker.split(".")[0]) >= 29) replace.push({ from: join(dir, "runc"), to: "/usr/sbin/runc" });
+  if (mobyNeedsItsRunc(entry)) replace.push({ from: join(dir, "runc"), to: "/usr/sbin/runc" });
   return { suite, replace };
 }
+
+/** Docker 29 asks for the time namespace, which the suites' runc 1.1 does not know: its archive's runc goes with it. */
+export const mobyNeedsItsRunc = (e: MobyEngine): boolean => Number(MOBY_ENGINES[e].docker.split(".")[0]) >= 29;
 
 let matrixNoted = false;
 /** Say once per test file which suites run and which do not. */
